@@ -1,0 +1,311 @@
+//! The events of the ledger and the postings each books (DESIGN.md §4). Pure: it reads and
+//! books through [`Books`], so the same code runs on the database and in memory.
+
+use super::ledger::{Account, Books, EntryKind, NewEntry};
+use super::money::Currency;
+use super::program::{reversed_after, Components};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    #[error("refunds would total {requested} minor units, above the order amount {amount}")]
+    RefundExceedsOrder { requested: i64, amount: i64 },
+    #[error("the order is cancelled")]
+    OrderCancelled,
+    #[error("available balance is {available} minor units, {requested} requested")]
+    InsufficientBalance { available: i64, requested: i64 },
+    #[error("{requested} minor units is above the {limit} that may be used")]
+    AmountTooLarge { requested: i64, limit: i64 },
+    #[error("the redemption is {0}")]
+    InvalidState(&'static str),
+    #[error("internal error: entry does not balance")]
+    Unbalanced,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    Pending,
+    Released,
+    Refunded,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Released => "released",
+            OrderStatus::Refunded => "refunded",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<OrderStatus> {
+        [OrderStatus::Pending, OrderStatus::Released, OrderStatus::Refunded, OrderStatus::Cancelled]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// An order as booked: the parts are fixed at booking and only reversed afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub merchant_id: String,
+    pub order_id: String,
+    pub user_id: String,
+    pub referrer_id: Option<String>,
+    pub currency: Currency,
+    pub amount: i64,
+    pub paid_at: i64,
+    pub release_at: i64,
+    pub booked: Components,
+    pub reversed: Components,
+    pub refunded: i64,
+    pub status: OrderStatus,
+    pub released_at: Option<i64>,
+}
+
+impl Order {
+    fn entry(&self, kind: EntryKind, occurred_at: i64) -> NewEntry {
+        let mut e = NewEntry::new(kind, self.currency, occurred_at);
+        e.merchant_id = Some(self.merchant_id.clone());
+        e.order_id = Some(self.order_id.clone());
+        e
+    }
+
+    /// What each user still has pending or released from this order: (user, amount).
+    fn user_shares(&self, parts: &Components) -> Vec<(&str, i64)> {
+        let mut v = vec![(self.user_id.as_str(), parts.cashback)];
+        if let Some(r) = &self.referrer_id {
+            v.push((r.as_str(), parts.referral));
+        }
+        v
+    }
+
+    pub fn is_due(&self, now: i64) -> bool {
+        self.released_at.is_none() && self.release_at <= now
+    }
+}
+
+fn book<B: Books>(b: &mut B, e: &NewEntry) -> Result<Option<i64>, B::Error> {
+    if !e.is_balanced() {
+        return Err(LedgerError::Unbalanced.into());
+    }
+    if e.postings.is_empty() {
+        return Ok(None);
+    }
+    b.append(e).map(Some)
+}
+
+/// Money the user can use now, from their point of view (never negative).
+pub fn available<B: Books>(b: &mut B, cur: Currency, user: &str) -> Result<i64, B::Error> {
+    Ok(-b.balance(cur, Account::Available, user)?)
+}
+
+/// Credits `amount` to a user's available balance, repaying clawback debt first, so a user
+/// never has both debt and a positive available balance.
+fn credit_available<B: Books>(b: &mut B, e: &mut NewEntry, user: &str, amount: i64) -> Result<(), B::Error> {
+    let debt = b.balance(e.currency, Account::ClawbackReceivable, user)?.max(0);
+    let repay = amount.min(debt);
+    e.post(Account::ClawbackReceivable, user, -repay);
+    e.post(Account::Available, user, -(amount - repay));
+    Ok(())
+}
+
+/// Order paid: Dr merchant-receivable C; Cr pending(buyer) K; Cr pending(referrer) R;
+/// Cr platform-share C−K−R.
+pub fn book_order<B: Books>(b: &mut B, order: &Order) -> Result<Option<i64>, B::Error> {
+    let p = order.booked;
+    let mut e = order.entry(EntryKind::OrderPaid, order.paid_at);
+    e.post(Account::MerchantReceivable, &order.merchant_id, p.commission);
+    for (user, x) in order.user_shares(&p) {
+        e.post(Account::Pending, user, -x);
+    }
+    e.post(Account::PlatformShare, "", -p.platform);
+    book(b, &e)
+}
+
+/// Release: per user, Dr pending X; Cr clawback-receivable min(X, debt); Cr available the rest.
+/// The entry is dated at `release_at`, when the event happened, whenever it is booked.
+pub fn release_order<B: Books>(b: &mut B, order: &mut Order) -> Result<Option<i64>, B::Error> {
+    let left = order.booked.minus(&order.reversed);
+    let mut e = order.entry(EntryKind::Release, order.release_at);
+    for (user, x) in order.user_shares(&left) {
+        e.post(Account::Pending, user, x);
+        credit_available(b, &mut e, user, x)?;
+    }
+    let id = book(b, &e)?;
+    order.released_at = Some(order.release_at);
+    if order.status == OrderStatus::Pending {
+        order.status = OrderStatus::Released;
+    }
+    Ok(id)
+}
+
+/// A refund (or, with `cancel`, the rest of the order): reverses cumulatively what was booked.
+/// Returns what this event reversed.
+pub fn refund_order<B: Books>(
+    b: &mut B,
+    order: &mut Order,
+    amount: i64,
+    occurred_at: i64,
+    cancel: bool,
+    reference: &str,
+) -> Result<Components, B::Error> {
+    if order.status == OrderStatus::Cancelled {
+        return Err(LedgerError::OrderCancelled.into());
+    }
+    let refunded = order.refunded + amount;
+    if refunded > order.amount {
+        return Err(LedgerError::RefundExceedsOrder { requested: refunded, amount: order.amount }.into());
+    }
+    let total = reversed_after(&order.booked, refunded, order.amount);
+    let now = total.minus(&order.reversed);
+    let mut e = order.entry(EntryKind::Refund, occurred_at);
+    e.reference = Some(reference.to_string());
+    e.post(Account::MerchantReceivable, &order.merchant_id, -now.commission);
+    for (user, x) in order.user_shares(&now) {
+        if order.released_at.is_none() {
+            e.post(Account::Pending, user, x);
+        } else {
+            // Out of available up to its balance; the rest becomes clawback debt.
+            let from_available = x.min(available(b, order.currency, user)?.max(0));
+            e.post(Account::Available, user, from_available);
+            e.post(Account::ClawbackReceivable, user, x - from_available);
+        }
+    }
+    e.post(Account::PlatformShare, "", now.platform);
+    book(b, &e)?;
+    order.reversed = total;
+    order.refunded = refunded;
+    if cancel {
+        order.status = OrderStatus::Cancelled;
+    } else if refunded == order.amount {
+        order.status = OrderStatus::Refunded;
+    }
+    Ok(now)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedemptionStatus {
+    Held,
+    Captured,
+    Voided,
+    Expired,
+}
+
+impl RedemptionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedemptionStatus::Held => "held",
+            RedemptionStatus::Captured => "captured",
+            RedemptionStatus::Voided => "voided",
+            RedemptionStatus::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RedemptionStatus> {
+        [RedemptionStatus::Held, RedemptionStatus::Captured, RedemptionStatus::Voided, RedemptionStatus::Expired]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// Store credit held for a checkout at one merchant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redemption {
+    pub merchant_id: String,
+    pub redemption_id: String,
+    pub user_id: String,
+    pub currency: Currency,
+    pub amount: i64,
+    pub captured: i64,
+    pub refunded: i64,
+    pub status: RedemptionStatus,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl Redemption {
+    fn entry(&self, kind: EntryKind, occurred_at: i64) -> NewEntry {
+        let mut e = NewEntry::new(kind, self.currency, occurred_at);
+        e.merchant_id = Some(self.merchant_id.clone());
+        e.reference = Some(self.redemption_id.clone());
+        e
+    }
+
+    pub fn is_due(&self, now: i64) -> bool {
+        self.status == RedemptionStatus::Held && self.expires_at <= now
+    }
+
+    fn require(&self, status: RedemptionStatus) -> Result<(), LedgerError> {
+        if self.status != status {
+            return Err(LedgerError::InvalidState(self.status.as_str()));
+        }
+        Ok(())
+    }
+}
+
+/// Hold: Dr available, Cr held. Never takes available below zero.
+pub fn hold<B: Books>(b: &mut B, red: &Redemption) -> Result<Option<i64>, B::Error> {
+    let avail = available(b, red.currency, &red.user_id)?;
+    if avail <= 0 || red.amount > avail {
+        return Err(LedgerError::InsufficientBalance { available: avail, requested: red.amount }.into());
+    }
+    let mut e = red.entry(EntryKind::Hold, red.created_at);
+    e.post(Account::Available, &red.user_id, red.amount);
+    e.post(Account::Held, &red.user_id, -red.amount);
+    book(b, &e)
+}
+
+/// Capture: Dr held H; Cr merchant-payable C; the rest back to available in the same entry.
+pub fn capture<B: Books>(b: &mut B, red: &mut Redemption, amount: i64, now: i64) -> Result<Option<i64>, B::Error> {
+    red.require(RedemptionStatus::Held)?;
+    if amount > red.amount {
+        return Err(LedgerError::AmountTooLarge { requested: amount, limit: red.amount }.into());
+    }
+    let mut e = red.entry(EntryKind::Capture, now);
+    e.post(Account::Held, &red.user_id, red.amount);
+    e.post(Account::MerchantPayable, &red.merchant_id, -amount);
+    credit_available(b, &mut e, &red.user_id.clone(), red.amount - amount)?;
+    let id = book(b, &e)?;
+    red.captured = amount;
+    red.status = RedemptionStatus::Captured;
+    Ok(id)
+}
+
+/// Void, or expiry when `expired`: Dr held, Cr available (debt first).
+pub fn void<B: Books>(b: &mut B, red: &mut Redemption, expired: bool, now: i64) -> Result<Option<i64>, B::Error> {
+    red.require(RedemptionStatus::Held)?;
+    let (kind, at, status) = if expired {
+        (EntryKind::HoldExpired, red.expires_at, RedemptionStatus::Expired)
+    } else {
+        (EntryKind::Void, now, RedemptionStatus::Voided)
+    };
+    let mut e = red.entry(kind, at);
+    e.post(Account::Held, &red.user_id, red.amount);
+    credit_available(b, &mut e, &red.user_id.clone(), red.amount)?;
+    let id = book(b, &e)?;
+    red.status = status;
+    Ok(id)
+}
+
+/// Credit refund: Dr merchant-payable, Cr available (debt first), at most what was captured
+/// and not yet refunded.
+pub fn credit_refund<B: Books>(
+    b: &mut B,
+    red: &mut Redemption,
+    amount: i64,
+    now: i64,
+    refund_id: &str,
+) -> Result<Option<i64>, B::Error> {
+    red.require(RedemptionStatus::Captured)?;
+    let limit = red.captured - red.refunded;
+    if amount > limit {
+        return Err(LedgerError::AmountTooLarge { requested: amount, limit }.into());
+    }
+    let mut e = red.entry(EntryKind::CreditRefund, now);
+    e.reference = Some(format!("{}/{}", red.redemption_id, refund_id));
+    e.post(Account::MerchantPayable, &red.merchant_id, amount);
+    credit_available(b, &mut e, &red.user_id.clone(), amount)?;
+    let id = book(b, &e)?;
+    red.refunded += amount;
+    Ok(id)
+}
