@@ -1,1 +1,10 @@
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod demo;
+pub mod http;
 pub mod domain;
+pub mod startup;
+pub mod store;

@@ -1,0 +1,77 @@
+//! Parsing what clients send into domain values: ids, money fields, currencies, timestamps.
+//! Shape and grammar errors are 400; an unknown currency is 422 and is judged before any
+//! amount's decimals (API.md §1).
+
+use super::error::{err, ApiResult, Code};
+use crate::domain::money::{Currency, RawAmount};
+use crate::domain::time::parse_ts;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Parses a JSON body into `T` (whose serde attributes reject unknown fields).
+pub fn json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
+    serde_json::from_slice(body).map_err(|e| err(Code::InvalidRequest, format!("invalid JSON body: {e}")))
+}
+
+/// A client-chosen id: 1–64 characters of `[A-Za-z0-9._:-]`.
+pub fn client_id(field: &str, v: &str) -> ApiResult<String> {
+    let ok = (1..=64).contains(&v.len())
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    if !ok {
+        return Err(err(Code::InvalidRequest, format!("{field} must be 1-64 characters of A-Z a-z 0-9 . _ : -")));
+    }
+    Ok(v.to_string())
+}
+
+/// `order_id` and `refund_id`: 1–255 printable characters.
+pub fn long_id(field: &str, v: &str) -> ApiResult<String> {
+    let n = v.chars().count();
+    if !(1..=255).contains(&n) || v.chars().any(|c| c.is_control()) {
+        return Err(err(Code::InvalidRequest, format!("{field} must be 1-255 printable characters")));
+    }
+    Ok(v.to_string())
+}
+
+/// A required money field's grammar, before its currency is known. `null` or a JSON number
+/// is `invalid_amount`.
+pub fn money(field: &str, v: &Value) -> ApiResult<RawAmount> {
+    match v {
+        Value::String(s) => RawAmount::parse(s).map_err(|e| err(Code::InvalidAmount, format!("{field}: {e}"))),
+        Value::Null => Err(err(Code::InvalidAmount, format!("{field} is required"))),
+        _ => Err(err(Code::InvalidAmount, format!("{field} must be a decimal string like \"12.50\", not a JSON {}", kind(v)))),
+    }
+}
+
+/// An optional money field: absent or `null` takes its default.
+pub fn opt_money(field: &str, v: &Option<Value>) -> ApiResult<Option<RawAmount>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => money(field, v).map(Some),
+    }
+}
+
+/// A positive amount in a known currency.
+pub fn positive(field: &str, raw: &RawAmount, cur: Currency) -> ApiResult<i64> {
+    raw.positive(cur).map_err(|e| err(Code::InvalidAmount, format!("{field}: {e}")))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Number(_) => "number",
+        Value::Bool(_) => "boolean",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+        _ => "value",
+    }
+}
+
+pub fn currency(code: &str) -> ApiResult<Currency> {
+    Currency::parse(code).ok_or_else(|| err(Code::CurrencyNotSupported, format!("{code:?} is not an ISO 4217 currency code")))
+}
+
+pub fn timestamp(field: &str, v: &str) -> ApiResult<i64> {
+    parse_ts(v).ok_or_else(|| {
+        err(Code::InvalidRequest, format!("{field} must be an RFC 3339 timestamp with an offset, like 2026-11-21T10:00:00+08:00"))
+    })
+}

@@ -1,0 +1,423 @@
+//! The checkout hook's orders, quotes, refunds and cancels (API.md §8).
+
+use super::error::{err, ApiResult, Code};
+use super::input::{client_id, currency, long_id, money, positive, timestamp};
+use super::{catchup, idem, programs, users, Outcome, Services};
+use crate::domain::engine::{self, OrderStatus};
+use crate::domain::money::{format_minor, Currency};
+use crate::domain::program::{Components, Line, Program};
+use crate::domain::time::{format_ts, month_bounds};
+use crate::store::books::DbBooks;
+use crate::store::repo::{self, OrderRow, ProgramRow, RefundRow};
+use crate::store::DbConn;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// How far ahead of the server clock a `paid_at` may be (clock skew between shop and us).
+pub const MAX_CLOCK_SKEW: i64 = 300;
+pub const MAX_LINES: usize = 1000;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineIn {
+    pub sku: String,
+    #[schema(value_type = String, example = "600.00")]
+    pub amount: Value,
+    #[serde(default)]
+    pub category: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderIn {
+    pub order_id: String,
+    pub user_id: String,
+    pub currency: String,
+    #[schema(value_type = String, example = "1000.00")]
+    pub amount: Value,
+    pub paid_at: String,
+    #[serde(default)]
+    pub lines: Option<Vec<LineIn>>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteIn {
+    #[serde(default)]
+    pub user_id: Option<String>,
+    pub currency: String,
+    #[schema(value_type = String, example = "1000.00")]
+    pub amount: Value,
+    #[serde(default)]
+    pub lines: Option<Vec<LineIn>>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundIn {
+    pub refund_id: String,
+    #[schema(value_type = String, example = "300.00")]
+    pub amount: Value,
+    #[serde(default)]
+    pub refunded_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LineCmd {
+    pub sku: String,
+    pub amount: i64,
+    pub category: Option<String>,
+}
+
+/// A validated order: what the idempotency check compares, in canonical form.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlaceOrder {
+    #[serde(skip)]
+    pub merchant_id: String,
+    #[serde(skip)]
+    pub order_id: String,
+    pub user_id: String,
+    #[serde(skip)]
+    pub currency: Currency,
+    pub currency_code: &'static str,
+    pub amount: i64,
+    pub paid_at: i64,
+    pub lines: Option<Vec<LineCmd>>,
+}
+
+/// Grammar of the lines before the currency is known, then their amounts in it.
+fn lines(input: &Option<Vec<LineIn>>, cur: Currency, amount: i64) -> ApiResult<Option<Vec<LineCmd>>> {
+    let Some(list) = input else { return Ok(None) };
+    if list.len() > MAX_LINES {
+        return Err(err(Code::InvalidRequest, format!("at most {MAX_LINES} lines")));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (i, l) in list.iter().enumerate() {
+        long_id(&format!("lines[{i}].sku"), &l.sku)?;
+        if let Some(c) = &l.category {
+            client_id(&format!("lines[{i}].category"), c)?;
+        }
+        let a = positive(&format!("lines[{i}].amount"), &money(&format!("lines[{i}].amount"), &l.amount)?, cur)?;
+        out.push(LineCmd { sku: l.sku.clone(), amount: a, category: l.category.clone() });
+    }
+    let sum: i128 = out.iter().map(|l| l.amount as i128).sum();
+    if sum != amount as i128 {
+        return Err(err(
+            Code::InvalidRequest,
+            format!("lines sum to {}, not the order amount {}", format_minor(sum.min(i64::MAX as i128) as i64, cur), format_minor(amount, cur)),
+        ));
+    }
+    Ok(Some(out))
+}
+
+fn line_grammar(input: &Option<Vec<LineIn>>) -> ApiResult<()> {
+    for (i, l) in input.iter().flatten().enumerate() {
+        money(&format!("lines[{i}].amount"), &l.amount)?;
+    }
+    Ok(())
+}
+
+fn domain_lines(lines: &Option<Vec<LineCmd>>, amount: i64) -> Vec<Line> {
+    match lines {
+        None => vec![Line { category: None, amount_minor: amount }],
+        Some(ls) => ls.iter().map(|l| Line { category: l.category.clone(), amount_minor: l.amount }).collect(),
+    }
+}
+
+impl OrderIn {
+    pub fn validate(self, merchant_id: &str, now: i64) -> ApiResult<PlaceOrder> {
+        let order_id = long_id("order_id", &self.order_id)?;
+        let user_id = client_id("user_id", &self.user_id)?;
+        let raw = money("amount", &self.amount)?;
+        line_grammar(&self.lines)?;
+        let paid_at = timestamp("paid_at", &self.paid_at)?;
+        if paid_at > now + MAX_CLOCK_SKEW {
+            return Err(err(Code::InvalidRequest, "paid_at is more than 300 s ahead of the server clock"));
+        }
+        let cur = currency(&self.currency)?;
+        let amount = positive("amount", &raw, cur)?;
+        let lines = lines(&self.lines, cur, amount)?;
+        Ok(PlaceOrder {
+            merchant_id: merchant_id.to_string(),
+            order_id,
+            user_id,
+            currency: cur,
+            currency_code: cur.code(),
+            amount,
+            paid_at,
+            lines,
+        })
+    }
+}
+
+fn program_for(conn: &mut DbConn, merchant: &str, cur: Currency) -> ApiResult<(ProgramRow, Program)> {
+    let row = repo::current_program(conn, merchant, cur.code())?
+        .ok_or_else(|| err(Code::CurrencyNotSupported, format!("the merchant has no program in {cur}")))?;
+    let p = programs::to_domain(&row);
+    Ok((row, p))
+}
+
+fn parts_json(p: &Components, cur: Currency) -> Value {
+    json!({
+        "commission": format_minor(p.commission, cur),
+        "cashback": format_minor(p.cashback, cur),
+        "referral": format_minor(p.referral, cur),
+        "platform": format_minor(p.platform, cur),
+    })
+}
+
+/// The order as the contract shows it; with `refunds`, the `GET` shape.
+pub fn view(o: &OrderRow, svc: &Services, refunds: Option<&[RefundRow]>) -> Value {
+    let cur = Currency::parse(&o.currency).expect("stored currency");
+    let m = |v| format_minor(v, cur);
+    let mut v = json!({
+        "order_id": o.order_id,
+        "user_id": o.user_id,
+        "currency": o.currency,
+        "amount": m(o.amount_minor),
+        "status": o.status,
+        "commission": m(o.commission_minor),
+        "cashback": m(o.cashback_minor),
+        "referral": o.referrer_id.as_ref().map(|r| json!({"user_id": r, "amount": m(o.referral_minor)})),
+        "platform": m(o.platform_minor),
+        "capped": o.capped,
+        "paid_at": format_ts(o.paid_at, svc.tz),
+        "release_at": format_ts(o.release_at, svc.tz),
+        "program_version": o.program_version,
+    });
+    if let Some(refunds) = refunds {
+        let d = o.to_domain();
+        v["refunded"] = json!(m(o.refunded_minor));
+        v["reversed"] = parts_json(&d.reversed, cur);
+        v["released_at"] = json!(o.released_at.map(|t| format_ts(t, svc.tz)));
+        let lines: Option<Vec<LineCmd>> = serde_json::from_str(&o.lines).unwrap_or(None);
+        v["lines"] = json!(lines.map(|ls| ls
+            .iter()
+            .map(|l| json!({"sku": l.sku, "amount": m(l.amount), "category": l.category}))
+            .collect::<Vec<_>>()));
+        v["refunds"] = refunds
+            .iter()
+            .map(|r| {
+                json!({
+                    "refund_id": r.refund_id,
+                    "amount": m(r.amount_minor),
+                    "reversed": parts_json(&Components { commission: r.commission_minor, cashback: r.cashback_minor, referral: r.referral_minor, platform: r.platform_minor }, cur),
+                    "refunded_at": format_ts(r.refunded_at, svc.tz),
+                    "recorded_at": format_ts(r.recorded_at, svc.tz),
+                })
+            })
+            .collect();
+    }
+    v
+}
+
+pub fn place(conn: &mut DbConn, svc: &Services, cmd: PlaceOrder, now: i64) -> ApiResult<Outcome> {
+    let scope = idem::scope(&["order", &cmd.merchant_id]);
+    let canonical = serde_json::to_string(&cmd).expect("order serializes");
+    if let Some(prev) = idem::check(conn, &scope, &cmd.order_id, &canonical)? {
+        return Ok(Outcome::Replayed(prev));
+    }
+    let cur = cmd.currency;
+    let (prow, program) = program_for(conn, &cmd.merchant_id, cur)?;
+    let buyer = users::ensure(conn, &cmd.user_id, &cmd.merchant_id, now)?;
+    catchup::user(conn, &buyer.user_id, now)?;
+    if let Some(r) = &buyer.referrer_id {
+        catchup::user(conn, r, now)?;
+    }
+    let (from, to) = month_bounds(cmd.paid_at, svc.tz);
+    let used = repo::cashback_in_period(conn, &cmd.user_id, &cmd.merchant_id, cur.code(), from, to)?;
+    let split = program.split(&domain_lines(&cmd.lines, cmd.amount), buyer.referrer_id.is_some(), used);
+    let p = split.parts;
+    let mut row = OrderRow {
+        merchant_id: cmd.merchant_id.clone(),
+        order_id: cmd.order_id.clone(),
+        user_id: cmd.user_id.clone(),
+        referrer_id: buyer.referrer_id.clone(),
+        currency: cur.code().to_string(),
+        amount_minor: cmd.amount,
+        paid_at: cmd.paid_at,
+        release_at: cmd.paid_at + program.hold_days as i64 * 86_400,
+        released_at: None,
+        status: OrderStatus::Pending.as_str().to_string(),
+        commission_minor: p.commission,
+        cashback_minor: p.cashback,
+        referral_minor: p.referral,
+        platform_minor: p.platform,
+        rev_cashback_minor: 0,
+        rev_referral_minor: 0,
+        rev_platform_minor: 0,
+        refunded_minor: 0,
+        capped: split.capped,
+        program_version: prow.version,
+        lines: serde_json::to_string(&cmd.lines).expect("lines serialize"),
+        created_at: now,
+    };
+    repo::insert_order(conn, &row)?;
+    engine::book_order(&mut DbBooks { conn, now }, &row.to_domain())?;
+    if row.release_at <= now {
+        // A past paid_at whose window has already ended is released in the same transaction.
+        row = catchup::release(conn, row, now)?;
+    }
+    let body = view(&row, svc, None);
+    idem::remember(conn, &scope, &cmd.order_id, &canonical, &body, now)?;
+    Ok(Outcome::Created(body))
+}
+
+pub fn get(conn: &mut DbConn, svc: &Services, merchant: &str, order_id: &str) -> ApiResult<Value> {
+    let row = known(conn, merchant, order_id)?;
+    let refunds = repo::refunds_of(conn, merchant, order_id)?;
+    Ok(view(&row, svc, Some(&refunds)))
+}
+
+fn known(conn: &mut DbConn, merchant: &str, order_id: &str) -> ApiResult<OrderRow> {
+    repo::order(conn, merchant, order_id)?.ok_or_else(|| err(Code::NotFound, format!("no order {order_id:?}")))
+}
+
+/// Shape and grammar of a refund, checked before anything is looked up.
+pub struct RefundCmd {
+    pub refund_id: String,
+    pub amount: crate::domain::money::RawAmount,
+    pub refunded_at: Option<i64>,
+}
+
+impl RefundIn {
+    pub fn validate(self) -> ApiResult<RefundCmd> {
+        let refund_id = long_id("refund_id", &self.refund_id)?;
+        if refund_id == CANCEL {
+            return Err(err(Code::InvalidRequest, "refund_id \"cancel\" is reserved for POST /cancel"));
+        }
+        let amount = money("amount", &self.amount)?;
+        let refunded_at = self.refunded_at.as_deref().map(|t| timestamp("refunded_at", t)).transpose()?;
+        Ok(RefundCmd { refund_id, amount, refunded_at })
+    }
+}
+
+const CANCEL: &str = "cancel";
+
+fn refund_view(row: &OrderRow, refund_id: &str, amount: i64, now: &Components) -> Value {
+    let cur = Currency::parse(&row.currency).expect("stored currency");
+    json!({
+        "refund_id": refund_id,
+        "order_id": row.order_id,
+        "amount": format_minor(amount, cur),
+        "reversed": parts_json(now, cur),
+        "order": {"refunded": format_minor(row.refunded_minor, cur), "status": row.status},
+    })
+}
+
+/// Books what has come due for everyone the order touches, this order's release included.
+fn catch_up(conn: &mut DbConn, row: &OrderRow, now: i64) -> ApiResult<OrderRow> {
+    catchup::user(conn, &row.user_id, now)?;
+    if let Some(r) = &row.referrer_id {
+        catchup::user(conn, r, now)?;
+    }
+    known(conn, &row.merchant_id, &row.order_id)
+}
+
+fn book_refund(conn: &mut DbConn, mut row: OrderRow, refund_id: &str, amount: i64, at: i64, cancel: bool, now: i64) -> ApiResult<Value> {
+    let mut o = row.to_domain();
+    let reversed = if cancel && o.refunded == o.amount {
+        // Cancelling a fully refunded order reverses nothing and keeps `refunded`.
+        Components::default()
+    } else {
+        engine::refund_order(&mut DbBooks { conn, now }, &mut o, amount, at, cancel, refund_id)?
+    };
+    row.absorb(&o);
+    repo::save_order_state(conn, &row)?;
+    repo::insert_refund(
+        conn,
+        &RefundRow {
+            merchant_id: row.merchant_id.clone(),
+            order_id: row.order_id.clone(),
+            refund_id: refund_id.to_string(),
+            amount_minor: amount,
+            commission_minor: reversed.commission,
+            cashback_minor: reversed.cashback,
+            referral_minor: reversed.referral,
+            platform_minor: reversed.platform,
+            refunded_at: at,
+            recorded_at: now,
+        },
+    )?;
+    Ok(refund_view(&row, refund_id, amount, &reversed))
+}
+
+pub fn refund(conn: &mut DbConn, merchant: &str, order_id: &str, cmd: RefundCmd, now: i64) -> ApiResult<Outcome> {
+    let row = known(conn, merchant, order_id)?;
+    let cur = Currency::parse(&row.currency).expect("stored currency");
+    let amount = positive("amount", &cmd.amount, cur)?;
+    let scope = idem::scope(&["refund", merchant, order_id]);
+    let canonical = json!({"amount": amount, "refunded_at": cmd.refunded_at}).to_string();
+    if let Some(prev) = idem::check(conn, &scope, &cmd.refund_id, &canonical)? {
+        return Ok(Outcome::Replayed(prev));
+    }
+    let at = cmd.refunded_at.unwrap_or(now);
+    if at < row.paid_at {
+        return Err(err(Code::InvalidRequest, "refunded_at is before the order's paid_at"));
+    }
+    if row.status == OrderStatus::Cancelled.as_str() || repo::remembered(conn, &scope, CANCEL)?.is_some() {
+        return Err(err(Code::OrderCancelled, format!("order {order_id:?} is cancelled")));
+    }
+    let row = catch_up(conn, &row, now)?;
+    let body = book_refund(conn, row, &cmd.refund_id, amount, at, false, now)?;
+    idem::remember(conn, &scope, &cmd.refund_id, &canonical, &body, now)?;
+    Ok(Outcome::Created(body))
+}
+
+pub fn cancel(conn: &mut DbConn, merchant: &str, order_id: &str, now: i64) -> ApiResult<Outcome> {
+    let row = known(conn, merchant, order_id)?;
+    let scope = idem::scope(&["refund", merchant, order_id]);
+    if let Some(prev) = idem::check(conn, &scope, CANCEL, "{}")? {
+        return Ok(Outcome::Replayed(prev));
+    }
+    let row = catch_up(conn, &row, now)?;
+    let rest = row.amount_minor - row.refunded_minor;
+    let body = book_refund(conn, row, CANCEL, rest, now, true, now)?;
+    idem::remember(conn, &scope, CANCEL, "{}", &body, now)?;
+    Ok(Outcome::Done(body))
+}
+
+/// A preview of what the same order would book now; writes nothing.
+pub fn quote(conn: &mut DbConn, svc: &Services, merchant: &str, input: QuoteIn, now: i64) -> ApiResult<Value> {
+    let user_id = input.user_id.as_deref().map(|u| client_id("user_id", u)).transpose()?;
+    let raw = money("amount", &input.amount)?;
+    line_grammar(&input.lines)?;
+    let cur = currency(&input.currency)?;
+    let amount = positive("amount", &raw, cur)?;
+    let lines = lines(&input.lines, cur, amount)?;
+    let (prow, program) = program_for(conn, merchant, cur)?;
+    let user = match &user_id {
+        Some(u) => repo::user(conn, u)?,
+        None => None,
+    };
+    let referrer = user.as_ref().and_then(|u| u.referrer_id.clone());
+    let used = match &user {
+        Some(u) => {
+            let (from, to) = month_bounds(now, svc.tz);
+            repo::cashback_in_period(conn, &u.user_id, merchant, cur.code(), from, to)?
+        }
+        None => 0,
+    };
+    let split = program.split(&domain_lines(&lines, amount), referrer.is_some(), used);
+    let p = split.parts;
+    let m = |v| format_minor(v, cur);
+    Ok(json!({
+        "currency": cur.code(),
+        "amount": m(amount),
+        "commission": m(p.commission),
+        "cashback": m(p.cashback),
+        "referral": referrer.map(|r| json!({"user_id": r, "amount": m(p.referral)})),
+        "platform": m(p.platform),
+        "capped": split.capped,
+        "program_version": prow.version,
+        "terms": {
+            "cashback_rate": program.rates.cashback.to_string(),
+            "referral_rate": program.rates.referral.to_string(),
+            "hold_days": program.hold_days,
+            "per_order_cap": program.per_order_cap.map(m),
+            "monthly_cap_per_user": program.monthly_cap_per_user.map(m),
+            "monthly_cap_remaining": program.monthly_cap_remaining(used).map(m),
+            "expiry": "none",
+        },
+    }))
+}

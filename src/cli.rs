@@ -1,0 +1,104 @@
+//! The `cashback` command: serve, migrate, verify, sign.
+
+use crate::app::verify;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::crypto::SecretBox;
+use crate::startup::{open_writer, Application, Parts};
+use crate::store::conn::migrate;
+use crate::store::DbUrl;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "cashback", version, about = "A double-entry cashback ledger")]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        /// Generate what is missing (admin token, keys), seed a demo shop, and print how to try it.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Check every invariant over the whole ledger; exits 1 when any fails.
+    Verify,
+    /// Print an X-Cashback-Signature header value for a body, signed now.
+    Sign {
+        /// The merchant's signing secret.
+        #[arg(long, env = "CASHBACK_MERCHANT_SECRET", hide_env_values = true)]
+        secret: String,
+        /// The exact body to send (empty for GET).
+        #[arg(long, default_value = "")]
+        body: String,
+    },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let s = cli.settings;
+    match cli.command {
+        Command::Serve { demo } => serve(&s, demo),
+        Command::Migrate => {
+            let mut conn = DbUrl::parse(&s.database_url)?.connect()?;
+            let n = migrate(&mut conn)?;
+            println!("migrations applied: {n}");
+            Ok(0)
+        }
+        Command::Verify => {
+            let mut conn = DbUrl::parse(&s.database_url)?.connect()?;
+            let (ok, checks) = verify::run(&mut conn)?;
+            for c in &checks {
+                println!("{} {}: {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail);
+            }
+            Ok(if ok { 0 } else { 1 })
+        }
+        Command::Sign { secret, body } => {
+            let t = chrono::Utc::now().timestamp();
+            println!("t={t},v1={}", crate::crypto::sign(&secret, t, body.as_bytes()));
+            Ok(0)
+        }
+    }
+}
+
+fn serve(s: &Settings, demo: bool) -> anyhow::Result<i32> {
+    s.tz().map_err(anyhow::Error::msg)?;
+    let (url, writer) = open_writer(s)?;
+    let mut admin_tokens = s.admin_token_list().map_err(anyhow::Error::msg)?;
+    let mut wallet_secret = s.wallet_secret.clone();
+    let key = match (&s.secret_key, demo) {
+        (Some(k), _) => k.clone(),
+        (None, true) => crate::demo::remembered_value(&writer, "demo.secret_key", crate::crypto::random_key_base64)?,
+        (None, false) => anyhow::bail!("CASHBACK_SECRET_KEY is not set (32 bytes, base64; `openssl rand -base64 32`); `serve --demo` generates one"),
+    };
+    let secrets = SecretBox::from_base64(&key).map_err(anyhow::Error::msg)?;
+    if demo {
+        if admin_tokens.is_empty() {
+            let t = crate::demo::remembered_value(&writer, "demo.admin_token", crate::crypto::random_token)?;
+            admin_tokens.push(("demo".to_string(), t));
+        }
+        if wallet_secret.is_none() {
+            wallet_secret = Some(crate::demo::remembered_value(&writer, "demo.wallet_secret", crate::crypto::random_token)?);
+        }
+    } else if admin_tokens.is_empty() {
+        tracing::warn!("no CASHBACK_ADMIN_TOKENS or CASHBACK_ADMIN_TOKEN: admin routes answer 401");
+    }
+    let parts = Parts { clock: Clock::default(), secrets, admin_tokens, wallet_secret };
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(s, writer, &url, parts)?;
+        if demo {
+            let host = s.bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+            let guide = crate::demo::seed(&app.state, &format!("http://{host}:{}", app.port())).await?;
+            println!("{guide}");
+        }
+        tracing::info!(port = app.port(), "serving");
+        app.run_until_stopped().await?;
+        Ok::<_, anyhow::Error>(0)
+    })
+}

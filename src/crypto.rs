@@ -1,0 +1,184 @@
+//! Secrets at rest (AES-256-GCM under CASHBACK_SECRET_KEY), merchant signatures
+//! (HMAC-SHA256, API.md §5) and wallet tokens (JWT HS256).
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+/// Seals and opens secrets stored in the database. Never logged, never printed.
+#[derive(Clone)]
+pub struct SecretBox {
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretBox(..)")
+    }
+}
+
+impl SecretBox {
+    /// From CASHBACK_SECRET_KEY: 32 bytes, base64.
+    pub fn from_base64(key: &str) -> Result<SecretBox, String> {
+        let bytes = B64.decode(key.trim()).map_err(|_| "CASHBACK_SECRET_KEY is not base64".to_string())?;
+        if bytes.len() != 32 {
+            return Err(format!("CASHBACK_SECRET_KEY must decode to 32 bytes, not {}", bytes.len()));
+        }
+        Ok(SecretBox { cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)) })
+    }
+
+    pub fn seal(&self, plain: &str) -> String {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ct = self.cipher.encrypt(&nonce, plain.as_bytes()).expect("AES-GCM encryption");
+        let mut out = nonce.to_vec();
+        out.extend(ct);
+        B64.encode(out)
+    }
+
+    pub fn open(&self, sealed: &str) -> Option<String> {
+        let raw = B64.decode(sealed).ok()?;
+        if raw.len() < 12 {
+            return None;
+        }
+        let (nonce, ct) = raw.split_at(12);
+        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), ct).ok()?;
+        String::from_utf8(plain).ok()
+    }
+}
+
+/// A fresh random secret or token: 32 random bytes, URL-safe base64 without padding.
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// A random id with a prefix, for ids the server chooses (`sec_…`).
+pub fn random_id(prefix: &str) -> String {
+    let mut b = [0u8; 10];
+    rand::thread_rng().fill_bytes(&mut b);
+    format!("{prefix}_{}", hex::encode(b))
+}
+
+pub fn random_key_base64() -> String {
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    B64.encode(b)
+}
+
+/// The `v1` signature of API.md §5: hex HMAC-SHA256(secret, "<t>.<raw body>").
+pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Parses `t=<unix seconds>,v1=<hex>[,v1=<hex>…]`.
+pub fn parse_signature_header(h: &str) -> Option<(i64, Vec<Vec<u8>>)> {
+    let mut t = None;
+    let mut sigs = Vec::new();
+    for part in h.split(',') {
+        let (k, v) = part.trim().split_once('=')?;
+        match k {
+            "t" => t = Some(v.parse::<i64>().ok()?),
+            "v1" => sigs.push(hex::decode(v).ok()?),
+            _ => {}
+        }
+    }
+    Some((t?, sigs))
+}
+
+/// Whether any of `sigs` is the HMAC of the body under `secret`, compared in constant time.
+pub fn signature_matches(secret: &str, t: i64, body: &[u8], sigs: &[Vec<u8>]) -> bool {
+    sigs.iter().any(|sig| {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac.verify_slice(sig).is_ok()
+    })
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WalletClaims {
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// Reads the claims without checking the signature, to learn which key checks it (`iss`).
+pub fn peek_issuer(token: &str) -> Option<Option<String>> {
+    let payload = token.split('.').nth(1)?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    Some(v.get("iss").and_then(|i| i.as_str()).map(str::to_string))
+}
+
+/// Checks a wallet token: HS256 only, signature, `exp` in the future by `now`, and
+/// `exp − iat` at most `max_life` seconds.
+pub fn verify_wallet_token(token: &str, secret: &str, now: i64, max_life: i64) -> Option<WalletClaims> {
+    use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+    let mut v = Validation::new(Algorithm::HS256);
+    v.validate_exp = false; // judged against the service clock below
+    v.required_spec_claims = ["sub", "exp"].into_iter().map(String::from).collect();
+    let data = decode::<WalletClaims>(token, &DecodingKey::from_secret(secret.as_bytes()), &v).ok()?;
+    let c = data.claims;
+    if c.exp <= now || c.exp - c.iat > max_life || c.iat > now + 300 {
+        return None;
+    }
+    Some(c)
+}
+
+pub fn mint_wallet_token(secret: &str, claims: &WalletClaims) -> String {
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    encode(&Header::default(), claims, &EncodingKey::from_secret(secret.as_bytes())).expect("HS256 signing")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_with_the_key() {
+        let a = SecretBox::from_base64(&random_key_base64()).unwrap();
+        let b = SecretBox::from_base64(&random_key_base64()).unwrap();
+        let s = a.seal("whsec");
+        assert_eq!(a.open(&s).as_deref(), Some("whsec"));
+        assert_eq!(b.open(&s), None);
+        assert!(SecretBox::from_base64("c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn signatures_accept_any_valid_v1() {
+        let body = br#"{"a":1}"#;
+        let good = sign("s1", 1700000000, body);
+        let h = format!("t=1700000000,v1={},v1={good}", "00".repeat(32));
+        let (t, sigs) = parse_signature_header(&h).unwrap();
+        assert!(signature_matches("s1", t, body, &sigs));
+        assert!(!signature_matches("s2", t, body, &sigs));
+        assert!(!signature_matches("s1", t + 1, body, &sigs));
+        assert!(parse_signature_header("v1=00").is_none());
+    }
+
+    #[test]
+    fn wallet_tokens_check_lifetime_and_algorithm() {
+        let c = WalletClaims { sub: "u1".into(), iat: 1000, exp: 1900, iss: None, jti: None };
+        let t = mint_wallet_token("k", &c);
+        assert!(verify_wallet_token(&t, "k", 1100, 900).is_some());
+        assert!(verify_wallet_token(&t, "k", 1900, 900).is_none()); // expired
+        assert!(verify_wallet_token(&t, "other", 1100, 900).is_none());
+        assert!(verify_wallet_token(&t, "k", 1100, 300).is_none()); // lives too long
+        let none_alg = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1MSIsImlhdCI6MTAwMCwiZXhwIjoxOTAwfQ.";
+        assert!(verify_wallet_token(none_alg, "k", 1100, 900).is_none());
+    }
+}

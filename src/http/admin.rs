@@ -1,0 +1,103 @@
+//! Admin endpoints (admin token): merchants, secrets, programs, users, jobs, verify.
+
+use super::auth;
+use super::{respond, AppState, HttpResult};
+use crate::app::merchants::{self, MerchantIn, SecretIn};
+use crate::app::programs::{self, ProgramIn};
+use crate::app::users::{self, UserIn};
+use crate::app::{catchup, input, verify, Actor};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/admin/merchants/{id}").route(web::put().to(put_merchant)))
+        .service(web::resource("/v1/admin/merchants/{id}/secrets").route(web::post().to(add_secret)))
+        .service(web::resource("/v1/admin/merchants/{id}/secrets/{secret_id}").route(web::delete().to(delete_secret)))
+        .service(
+            web::resource("/v1/admin/merchants/{id}/program")
+                .route(web::put().to(put_program))
+                .route(web::get().to(get_programs)),
+        )
+        .service(web::resource("/v1/admin/users/{user_id}").route(web::put().to(put_user)))
+        .service(web::resource("/v1/admin/jobs/release").route(web::post().to(release)))
+        .service(web::resource("/v1/admin/verify").route(web::get().to(verify_all)));
+}
+
+type St = web::Data<AppState>;
+
+/// Create (secret required) or update a merchant.
+#[utoipa::path(put, path = "/v1/admin/merchants/{id}", tag = "admin", request_body = MerchantIn,
+    responses((status = 201, description = "created"), (status = 200, description = "updated")), security(("admin" = [])))]
+pub async fn put_merchant(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
+    let (op, body) = auth::admin_body(&req, payload, &st).await?;
+    let body: MerchantIn = input::json(&body)?;
+    let (svc, id) = (st.svc.clone(), path.into_inner());
+    Ok(respond(st.write(move |c, now| merchants::put(c, &svc, &op, &id, body, now)).await?))
+}
+
+/// Adds a signing secret (at most two active); a generated one is shown once.
+#[utoipa::path(post, path = "/v1/admin/merchants/{id}/secrets", tag = "admin", request_body = SecretIn,
+    responses((status = 201, description = "added")), security(("admin" = [])))]
+pub async fn add_secret(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
+    let (op, body) = auth::admin_body(&req, payload, &st).await?;
+    let body: SecretIn = input::json(&body)?;
+    let (svc, id) = (st.svc.clone(), path.into_inner());
+    Ok(respond(st.write(move |c, now| merchants::add_secret(c, &svc, &op, &id, body, now)).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/admin/merchants/{id}/secrets/{secret_id}", tag = "admin",
+    responses((status = 204, description = "revoked")), security(("admin" = [])))]
+pub async fn delete_secret(req: HttpRequest, path: web::Path<(String, String)>, st: St) -> HttpResult {
+    let op = auth::admin(&req, &st)?;
+    let (id, secret_id) = path.into_inner();
+    st.write(move |c, now| merchants::delete_secret(c, &op, &id, &secret_id, now)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Creates or replaces the merchant's program in the body's currency (a new version).
+#[utoipa::path(put, path = "/v1/admin/merchants/{id}/program", tag = "admin", request_body = ProgramIn,
+    responses((status = 200, description = "the stored program and its version")), security(("admin" = [])))]
+pub async fn put_program(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
+    let (op, body) = auth::admin_body(&req, payload, &st).await?;
+    let body: ProgramIn = input::json(&body)?;
+    let (svc, id) = (st.svc.clone(), path.into_inner());
+    Ok(HttpResponse::Ok().json(st.write(move |c, now| programs::put(c, &svc, &op, &id, body, now)).await?))
+}
+
+#[utoipa::path(get, path = "/v1/admin/merchants/{id}/program", tag = "admin",
+    responses((status = 200, description = "the current version in each currency")), security(("admin" = [])))]
+pub async fn get_programs(req: HttpRequest, path: web::Path<String>, st: St) -> HttpResult {
+    auth::admin(&req, &st)?;
+    let (svc, id) = (st.svc.clone(), path.into_inner());
+    Ok(HttpResponse::Ok().json(st.read(move |c| programs::get(c, &svc, &id)).await?))
+}
+
+/// A user set up by an operator: only operators change its referrer and destinations.
+#[utoipa::path(put, path = "/v1/admin/users/{user_id}", tag = "admin", request_body = UserIn,
+    responses((status = 201, description = "created"), (status = 200, description = "updated")), security(("admin" = [])))]
+pub async fn put_user(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
+    let (op, body) = auth::admin_body(&req, payload, &st).await?;
+    let body: UserIn = input::json(&body)?;
+    let (svc, id) = (st.svc.clone(), path.into_inner());
+    let actor = Actor::Operator(op);
+    Ok(respond(st.write(move |c, now| users::put(c, &svc, &actor, &id, body, now)).await?))
+}
+
+/// Releases every order whose return window has ended and expires every lapsed hold.
+#[utoipa::path(post, path = "/v1/admin/jobs/release", tag = "operations",
+    responses((status = 200, description = "{\"released\": n}")), security(("admin" = [])))]
+pub async fn release(req: HttpRequest, st: St) -> HttpResult {
+    auth::admin(&req, &st)?;
+    let (released, expired) = st.write(|c, now| catchup::everything(c, now, i64::MAX)).await?;
+    Ok(HttpResponse::Ok().json(json!({"released": released, "expired": expired})))
+}
+
+/// Every invariant over the whole ledger, a line per check.
+#[utoipa::path(get, path = "/v1/admin/verify", tag = "operations",
+    responses((status = 200, description = "{\"ok\", \"checks\": [{\"name\", \"ok\", \"detail\"}]}")), security(("admin" = [])))]
+pub async fn verify_all(req: HttpRequest, st: St) -> HttpResult {
+    auth::admin(&req, &st)?;
+    let (ok, checks) = st.read(verify::run).await?;
+    let checks: Vec<_> = checks.iter().map(|c| json!({"name": c.name, "ok": c.ok, "detail": c.detail})).collect();
+    Ok(HttpResponse::Ok().json(json!({"ok": ok, "checks": checks})))
+}

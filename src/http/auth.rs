@@ -1,0 +1,109 @@
+//! Who is calling: merchants by HMAC signature, operators by admin token, users by wallet
+//! token (API.md §5). Secrets and full signatures are never logged.
+
+use super::body;
+use super::AppState;
+use crate::app::error::{err, ApiResult, Code};
+use crate::app::merchants;
+use crate::crypto::{parse_signature_header, peek_issuer, signature_matches, verify_wallet_token, WalletClaims};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
+use subtle::ConstantTimeEq;
+
+/// A signature's timestamp must be within this many seconds of the server clock.
+pub const SIGNATURE_WINDOW: i64 = 300;
+/// Bearer wallet tokens live at most this long (`exp − iat`).
+pub const WALLET_TOKEN_MAX_LIFE: i64 = 900;
+
+pub struct Signed {
+    pub merchant_id: String,
+    pub body: web::Bytes,
+}
+
+fn bad_signature(detail: &str) -> crate::app::error::ApiError {
+    err(Code::SignatureInvalid, detail)
+}
+
+/// Checks a merchant-signed request in the contract's order: headers and freshness (401),
+/// size (413), the HMAC (401), the content type (415).
+pub async fn merchant(req: &HttpRequest, payload: web::Payload, st: &AppState) -> ApiResult<Signed> {
+    let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let merchant_id = h("X-Cashback-Merchant").ok_or_else(|| bad_signature("X-Cashback-Merchant is missing"))?;
+    let sig = h("X-Cashback-Signature").ok_or_else(|| bad_signature("X-Cashback-Signature is missing"))?;
+    let (t, sigs) = parse_signature_header(&sig)
+        .ok_or_else(|| bad_signature("X-Cashback-Signature must look like t=<unix seconds>,v1=<hex>"))?;
+    if sigs.is_empty() {
+        return Err(bad_signature("X-Cashback-Signature has no v1 signature"));
+    }
+    if (st.clock.now() - t).abs() > SIGNATURE_WINDOW {
+        return Err(bad_signature("the signature's timestamp is more than 300 s from the server clock"));
+    }
+    let svc = st.svc.clone();
+    let m = merchant_id.clone();
+    let secrets = st
+        .read(move |c| merchants::signing_secrets(c, &svc, &m))
+        .await?
+        .ok_or_else(|| bad_signature("unknown merchant"))?;
+    let body = body::read(req, payload, body::JSON_LIMIT).await?;
+    if !secrets.iter().any(|s| signature_matches(s, t, &body, &sigs)) {
+        tracing::info!(merchant_id = %merchant_id, "signature mismatch");
+        return Err(bad_signature("the signature does not match the body"));
+    }
+    body::require_json(req, &body)?;
+    Ok(Signed { merchant_id, body })
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers().get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+/// The operator's name for a valid admin token.
+pub fn admin(req: &HttpRequest, st: &AppState) -> ApiResult<String> {
+    let unauthorized = || err(Code::Unauthorized, "an admin token is required: Authorization: Bearer <token>");
+    let token = bearer(req).ok_or_else(unauthorized)?;
+    let mut found = None;
+    for (name, t) in &st.admin_tokens {
+        if bool::from(t.as_bytes().ct_eq(token.as_bytes())) {
+            found = Some(name.clone());
+        }
+    }
+    found.ok_or_else(unauthorized)
+}
+
+/// An admin request with a JSON body: token (401), size (413), content type (415).
+pub async fn admin_body(req: &HttpRequest, payload: web::Payload, st: &AppState) -> ApiResult<(String, web::Bytes)> {
+    let operator = admin(req, st)?;
+    let body = body::read(req, payload, body::JSON_LIMIT).await?;
+    body::require_json(req, &body)?;
+    Ok((operator, body))
+}
+
+/// A wallet token of a user, as a checkout carries it for a hold. Checked with the platform's
+/// secret, or with the signing merchant's wallet secret when `iss` names it.
+pub async fn user_token(token: Option<&str>, signing_merchant: &str, st: &AppState) -> ApiResult<WalletClaims> {
+    let unauthorized = |d: &str| err(Code::Unauthorized, d.to_string());
+    let token = token.ok_or_else(|| unauthorized("X-Cashback-User-Token is missing"))?.to_string();
+    let issuer = peek_issuer(&token).ok_or_else(|| unauthorized("the user token is not a JWT"))?;
+    let secret = match &issuer {
+        None => st.wallet_secret.clone(),
+        Some(iss) if iss == signing_merchant => {
+            let (svc, m) = (st.svc.clone(), iss.clone());
+            st.read(move |c| merchants::wallet_secret(c, &svc, &m)).await?
+        }
+        Some(_) => return Err(err(Code::Forbidden, "the user token was issued by another merchant")),
+    };
+    let secret = secret.ok_or_else(|| unauthorized("no wallet secret is configured for this token's issuer"))?;
+    let claims = verify_wallet_token(&token, &secret, st.clock.now(), WALLET_TOKEN_MAX_LIFE)
+        .ok_or_else(|| unauthorized("the user token is invalid or expired"))?;
+    Ok(claims)
+}
+
+/// Whether a token's issuer may open `user_id`: the platform any user, a merchant only
+/// `<merchant_id>:*`.
+pub fn may_open(claims: &WalletClaims, user_id: &str) -> bool {
+    claims.sub == user_id
+        && match &claims.iss {
+            None => true,
+            Some(m) => user_id.strip_prefix(m.as_str()).is_some_and(|rest| rest.starts_with(':')),
+        }
+}

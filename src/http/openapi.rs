@@ -1,0 +1,41 @@
+//! The OpenAPI document served at `GET /openapi.json`, built from the handlers' annotations.
+
+use super::{admin, checkout, ops};
+use crate::app::{merchants, orders, programs, redemptions, users};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Cashback ledger", description = "Fixed-percentage cashback, funded by the merchant's commission on the same order. \
+        Merchant calls are signed: X-Cashback-Merchant and X-Cashback-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>. \
+        Errors are application/problem+json with a stable `code`."),
+    paths(
+        checkout::put_user, checkout::quote, checkout::place_order, checkout::get_order, checkout::refund,
+        checkout::cancel, checkout::hold, checkout::get_redemption, checkout::capture, checkout::void,
+        checkout::credit_refund,
+        admin::put_merchant, admin::add_secret, admin::delete_secret, admin::put_program, admin::get_programs,
+        admin::put_user, admin::release, admin::verify_all,
+        ops::healthz, ops::readyz, ops::openapi,
+    ),
+    components(schemas(
+        users::UserIn, orders::QuoteIn, orders::OrderIn, orders::LineIn, orders::RefundIn,
+        redemptions::HoldIn, redemptions::CaptureIn, redemptions::CreditRefundIn,
+        merchants::MerchantIn, merchants::SecretIn, programs::ProgramIn, programs::CategoryIn,
+    )),
+    modifiers(&Security),
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let c = doc.components.get_or_insert_with(Default::default);
+        c.add_security_scheme("admin", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,34 @@
+//! Health, readiness and the OpenAPI document.
+
+use super::{AppState, HttpResult};
+use crate::store::conn::migrations_current;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(web::get().to(healthz)))
+        .service(web::resource("/readyz").route(web::get().to(readyz)))
+        .service(web::resource("/openapi.json").route(web::get().to(openapi)));
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "up")))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// The database is reachable and its migrations are current.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
+pub async fn readyz(st: web::Data<AppState>) -> HttpResult {
+    let current = st.read(|c| Ok(migrations_current(c))).await;
+    Ok(match current {
+        Ok(true) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Ok(false) => HttpResponse::ServiceUnavailable().json(json!({"status": "migrations pending"})),
+        Err(_) => HttpResponse::ServiceUnavailable().json(json!({"status": "database unreachable"})),
+    })
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "this document")))]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(super::openapi::document())
+}

@@ -1,0 +1,176 @@
+//! Connections: one binary, two backends, picked from the URL (DESIGN.md §6).
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ManageConnection, Pool};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    /// A file path for SQLite.
+    Sqlite(String),
+    Postgres(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DATABASE_URL {0:?}: use sqlite://relative.db, sqlite:///absolute/path.db or postgres://...")]
+    BadUrl(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("migrations failed: {0}")]
+    Migrate(String),
+    #[error("the database was set up with time zone {recorded}; CASHBACK_TIMEZONE is {configured}. Refusing to start: every local date in the ledger would move")]
+    TimezoneChanged { recorded: String, configured: String },
+    #[error("another process holds this database's writer lock; only one writer may run")]
+    WriterLocked,
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+impl DbUrl {
+    pub fn parse(url: &str) -> Result<DbUrl, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StoreError::BadUrl(url.to_string()));
+            }
+            return Ok(DbUrl::Sqlite(path.to_string()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DbUrl::Postgres(url.to_string()));
+        }
+        Err(StoreError::BadUrl(url.to_string()))
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DbUrl::Sqlite(_))
+    }
+
+    pub fn connect(&self) -> Result<DbConn, StoreError> {
+        match self {
+            DbUrl::Sqlite(path) => {
+                let mut c = diesel::SqliteConnection::establish(path).map_err(|e| StoreError::Connect(e.to_string()))?;
+                // On every connection: WAL so readers never block the writer, FULL sync so a
+                // committed answer survives power loss, and foreign keys (off by default).
+                c.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                )?;
+                Ok(DbConn::Sqlite(c))
+            }
+            DbUrl::Postgres(url) => diesel::PgConnection::establish(url)
+                .map(DbConn::Postgresql)
+                .map_err(|e| StoreError::Connect(e.to_string())),
+        }
+    }
+}
+
+/// Applies the embedded migrations of the connection's backend.
+pub fn migrate(conn: &mut DbConn) -> Result<usize, StoreError> {
+    let m = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migrate(e.to_string());
+    match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()).map_err(m),
+        DbConn::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()).map_err(m),
+    }
+}
+
+pub fn migrations_current(conn: &mut DbConn) -> bool {
+    match conn {
+        DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS).map(|p| !p).unwrap_or(false),
+        DbConn::Postgresql(c) => c.has_pending_migration(POSTGRES_MIGRATIONS).map(|p| !p).unwrap_or(false),
+    }
+}
+
+#[derive(QueryableByName)]
+struct Flag {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    flag: bool,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// On PostgreSQL the writer holds an advisory lock for its whole life, so a second process
+/// cannot write to the same database.
+pub fn take_writer_lock(conn: &mut DbConn) -> Result<(), StoreError> {
+    if let DbConn::Postgresql(c) = conn {
+        let f: Flag = diesel::sql_query("SELECT pg_try_advisory_lock(727262021) AS flag").get_result(c)?;
+        if !f.flag {
+            return Err(StoreError::WriterLocked);
+        }
+    }
+    Ok(())
+}
+
+/// Whether the triggers that keep the journal append-only are in place.
+pub fn journal_guarded(conn: &mut DbConn) -> Result<bool, diesel::result::Error> {
+    let c: Count = match conn {
+        DbConn::Sqlite(c) => diesel::sql_query(
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'trigger' AND name IN \
+             ('entries_no_update','entries_no_delete','postings_no_update','postings_no_delete')",
+        )
+        .get_result(c)?,
+        DbConn::Postgresql(c) => diesel::sql_query(
+            "SELECT COUNT(*)::BIGINT AS n FROM pg_trigger WHERE tgname IN \
+             ('entries_no_update','entries_no_truncate','postings_no_update','postings_no_truncate')",
+        )
+        .get_result(c)?,
+    };
+    Ok(c.n == 4)
+}
+
+/// Records the business time zone at first start; refuses another one later.
+pub fn check_timezone(conn: &mut DbConn, configured: &str) -> Result<(), StoreError> {
+    use super::schema::meta::dsl::*;
+    let recorded: Option<String> = meta.filter(key.eq("timezone")).select(value).first(conn).optional()?;
+    match recorded {
+        None => {
+            diesel::insert_into(meta).values((key.eq("timezone"), value.eq(configured))).execute(conn)?;
+            Ok(())
+        }
+        Some(r) if r == configured => Ok(()),
+        Some(r) => Err(StoreError::TimezoneChanged { recorded: r, configured: configured.to_string() }),
+    }
+}
+
+pub struct Manager(pub DbUrl);
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<DbConn, StoreError> {
+        self.0.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        conn.batch_execute("SELECT 1").map_err(StoreError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+pub type DbPool = Pool<Manager>;
+
+pub fn read_pool(url: &DbUrl, size: u32) -> Result<DbPool, StoreError> {
+    Pool::builder()
+        .max_size(size)
+        .min_idle(Some(1))
+        .connection_timeout(std::time::Duration::from_secs(10))
+        .build(Manager(url.clone()))
+        .map_err(|e| StoreError::Connect(e.to_string()))
+}

@@ -1,0 +1,11 @@
+//! The database layer: connections, schema, the one writer, and the queries. Diesel stays
+//! in here; the rest of the program sees rows turned into domain types.
+
+pub mod books;
+pub mod repo;
+pub mod conn;
+pub mod schema;
+pub mod writer;
+
+pub use conn::{DbConn, DbPool, DbUrl, StoreError};
+pub use writer::{WriteError, Writer};

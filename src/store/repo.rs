@@ -1,0 +1,488 @@
+//! Typed queries over the schema. Rows convert to domain types here, so callers above the
+//! store never see diesel.
+
+use super::conn::DbConn;
+use super::schema::*;
+use crate::domain::engine::{Order, OrderStatus, Redemption, RedemptionStatus};
+use crate::domain::invariants::{EntryRow, PostingRow, Snapshot};
+use crate::domain::ledger::{Account, EntryKind};
+use crate::domain::money::Currency;
+use crate::domain::program::Components;
+use diesel::prelude::*;
+
+type Q<T> = QueryResult<T>;
+
+fn cur(code: &str) -> Currency {
+    Currency::parse(code).expect("stored currencies are ISO 4217 codes")
+}
+
+// ---- merchants -------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = merchants)]
+pub struct MerchantRow {
+    pub merchant_id: String,
+    pub name: String,
+    pub wallet_secret_enc: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub fn merchant(conn: &mut DbConn, id: &str) -> Q<Option<MerchantRow>> {
+    merchants::table.find(id).select(MerchantRow::as_select()).first(conn).optional()
+}
+
+pub fn insert_merchant(conn: &mut DbConn, m: &MerchantRow) -> Q<()> {
+    diesel::insert_into(merchants::table)
+        .values((
+            merchants::merchant_id.eq(&m.merchant_id),
+            merchants::name.eq(&m.name),
+            merchants::wallet_secret_enc.eq(&m.wallet_secret_enc),
+            merchants::created_at.eq(m.created_at),
+            merchants::updated_at.eq(m.updated_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn update_merchant(conn: &mut DbConn, m: &MerchantRow) -> Q<()> {
+    diesel::update(merchants::table.find(&m.merchant_id))
+        .set((
+            merchants::name.eq(&m.name),
+            merchants::wallet_secret_enc.eq(&m.wallet_secret_enc),
+            merchants::updated_at.eq(m.updated_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = merchant_secrets)]
+pub struct SecretRow {
+    pub secret_id: String,
+    pub merchant_id: String,
+    pub secret_enc: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+pub fn active_secrets(conn: &mut DbConn, merchant: &str) -> Q<Vec<SecretRow>> {
+    merchant_secrets::table
+        .filter(merchant_secrets::merchant_id.eq(merchant))
+        .filter(merchant_secrets::revoked_at.is_null())
+        .order(merchant_secrets::created_at)
+        .select(SecretRow::as_select())
+        .load(conn)
+}
+
+pub fn insert_secret(conn: &mut DbConn, s: &SecretRow) -> Q<()> {
+    diesel::insert_into(merchant_secrets::table)
+        .values((
+            merchant_secrets::secret_id.eq(&s.secret_id),
+            merchant_secrets::merchant_id.eq(&s.merchant_id),
+            merchant_secrets::secret_enc.eq(&s.secret_enc),
+            merchant_secrets::created_at.eq(s.created_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Revokes one secret (or every active one with `None`); returns how many were revoked.
+pub fn revoke_secrets(conn: &mut DbConn, merchant: &str, secret_id: Option<&str>, now: i64) -> Q<usize> {
+    let q = merchant_secrets::table
+        .filter(merchant_secrets::merchant_id.eq(merchant))
+        .filter(merchant_secrets::revoked_at.is_null());
+    match secret_id {
+        Some(id) => diesel::update(q.filter(merchant_secrets::secret_id.eq(id)))
+            .set(merchant_secrets::revoked_at.eq(now))
+            .execute(conn),
+        None => diesel::update(q).set(merchant_secrets::revoked_at.eq(now)).execute(conn),
+    }
+}
+
+// ---- programs --------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = programs)]
+pub struct ProgramRow {
+    pub merchant_id: String,
+    pub currency: String,
+    pub version: i32,
+    pub commission_rate: String,
+    pub cashback_rate: String,
+    pub referral_rate: String,
+    pub hold_days: i32,
+    pub per_order_cap_minor: Option<i64>,
+    pub monthly_cap_minor: Option<i64>,
+    /// JSON object: category → its own rates (canonical strings), as given.
+    pub categories: String,
+    pub created_at: i64,
+}
+
+pub fn current_program(conn: &mut DbConn, merchant: &str, currency: &str) -> Q<Option<ProgramRow>> {
+    programs::table
+        .filter(programs::merchant_id.eq(merchant))
+        .filter(programs::currency.eq(currency))
+        .order(programs::version.desc())
+        .select(ProgramRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn current_programs(conn: &mut DbConn, merchant: &str) -> Q<Vec<ProgramRow>> {
+    let all: Vec<ProgramRow> = programs::table
+        .filter(programs::merchant_id.eq(merchant))
+        .order((programs::currency, programs::version.desc()))
+        .select(ProgramRow::as_select())
+        .load(conn)?;
+    let mut out: Vec<ProgramRow> = Vec::new();
+    for p in all {
+        if out.last().map(|l| l.currency != p.currency).unwrap_or(true) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+pub fn insert_program(conn: &mut DbConn, p: &ProgramRow) -> Q<()> {
+    diesel::insert_into(programs::table).values(p).execute(conn).map(drop)
+}
+
+// ---- users -----------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub user_id: String,
+    pub referrer_id: Option<String>,
+    /// JSON array of strings.
+    pub payout_destinations: String,
+    pub created_by: Option<String>,
+    pub created_seq: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub fn user(conn: &mut DbConn, id: &str) -> Q<Option<UserRow>> {
+    users::table.find(id).select(UserRow::as_select()).first(conn).optional()
+}
+
+/// Inserts a user; `created_seq` is assigned here so "created before" is a strict order.
+pub fn insert_user(conn: &mut DbConn, u: &mut UserRow) -> Q<()> {
+    let max: Option<i64> = users::table.select(diesel::dsl::max(users::created_seq)).first(conn)?;
+    u.created_seq = max.unwrap_or(0) + 1;
+    diesel::insert_into(users::table).values(&*u).execute(conn).map(drop)
+}
+
+pub fn update_user(conn: &mut DbConn, u: &UserRow) -> Q<()> {
+    diesel::update(users::table.find(&u.user_id))
+        .set((
+            users::referrer_id.eq(&u.referrer_id),
+            users::payout_destinations.eq(&u.payout_destinations),
+            users::updated_at.eq(u.updated_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn has_orders(conn: &mut DbConn, user_id: &str) -> Q<bool> {
+    diesel::select(diesel::dsl::exists(orders::table.filter(orders::user_id.eq(user_id)))).get_result(conn)
+}
+
+// ---- orders ----------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = orders)]
+pub struct OrderRow {
+    pub merchant_id: String,
+    pub order_id: String,
+    pub user_id: String,
+    pub referrer_id: Option<String>,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub paid_at: i64,
+    pub release_at: i64,
+    pub released_at: Option<i64>,
+    pub status: String,
+    pub commission_minor: i64,
+    pub cashback_minor: i64,
+    pub referral_minor: i64,
+    pub platform_minor: i64,
+    pub rev_cashback_minor: i64,
+    pub rev_referral_minor: i64,
+    pub rev_platform_minor: i64,
+    pub refunded_minor: i64,
+    pub capped: bool,
+    pub program_version: i32,
+    pub lines: String,
+    pub created_at: i64,
+}
+
+impl OrderRow {
+    pub fn to_domain(&self) -> Order {
+        let (c, r, p) = (self.rev_cashback_minor, self.rev_referral_minor, self.rev_platform_minor);
+        Order {
+            merchant_id: self.merchant_id.clone(),
+            order_id: self.order_id.clone(),
+            user_id: self.user_id.clone(),
+            referrer_id: self.referrer_id.clone(),
+            currency: cur(&self.currency),
+            amount: self.amount_minor,
+            paid_at: self.paid_at,
+            release_at: self.release_at,
+            booked: Components {
+                commission: self.commission_minor,
+                cashback: self.cashback_minor,
+                referral: self.referral_minor,
+                platform: self.platform_minor,
+            },
+            reversed: Components { commission: c + r + p, cashback: c, referral: r, platform: p },
+            refunded: self.refunded_minor,
+            status: OrderStatus::parse(&self.status).expect("stored order status"),
+            released_at: self.released_at,
+        }
+    }
+
+    /// Takes the state an event left on the order.
+    pub fn absorb(&mut self, o: &Order) {
+        self.rev_cashback_minor = o.reversed.cashback;
+        self.rev_referral_minor = o.reversed.referral;
+        self.rev_platform_minor = o.reversed.platform;
+        self.refunded_minor = o.refunded;
+        self.status = o.status.as_str().to_string();
+        self.released_at = o.released_at;
+    }
+}
+
+pub fn order(conn: &mut DbConn, merchant: &str, order_id: &str) -> Q<Option<OrderRow>> {
+    orders::table.find((merchant, order_id)).select(OrderRow::as_select()).first(conn).optional()
+}
+
+pub fn insert_order(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
+    diesel::insert_into(orders::table).values(o).execute(conn).map(drop)
+}
+
+pub fn save_order_state(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
+    diesel::update(orders::table.find((&o.merchant_id, &o.order_id)))
+        .set((
+            orders::rev_cashback_minor.eq(o.rev_cashback_minor),
+            orders::rev_referral_minor.eq(o.rev_referral_minor),
+            orders::rev_platform_minor.eq(o.rev_platform_minor),
+            orders::refunded_minor.eq(o.refunded_minor),
+            orders::status.eq(&o.status),
+            orders::released_at.eq(o.released_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Pending orders whose release time has passed, for one user (as buyer or referrer) or all.
+pub fn due_orders(conn: &mut DbConn, user: Option<&str>, now: i64, limit: i64) -> Q<Vec<OrderRow>> {
+    let mut q = orders::table
+        .filter(orders::released_at.is_null())
+        .filter(orders::status.eq("pending"))
+        .filter(orders::release_at.le(now))
+        .into_boxed();
+    if let Some(u) = user {
+        q = q.filter(orders::user_id.eq(u).or(orders::referrer_id.eq(u)));
+    }
+    q.order((orders::release_at, orders::merchant_id, orders::order_id))
+        .limit(limit)
+        .select(OrderRow::as_select())
+        .load(conn)
+}
+
+/// The buyer's gross cashback at this merchant in this currency with `paid_at` in [from, to).
+pub fn cashback_in_period(conn: &mut DbConn, user: &str, merchant: &str, currency: &str, from: i64, to: i64) -> Q<i64> {
+    let rows: Vec<i64> = orders::table
+        .filter(orders::user_id.eq(user))
+        .filter(orders::merchant_id.eq(merchant))
+        .filter(orders::currency.eq(currency))
+        .filter(orders::paid_at.ge(from))
+        .filter(orders::paid_at.lt(to))
+        .select(orders::cashback_minor)
+        .load(conn)?;
+    Ok(rows.iter().sum())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refunds)]
+pub struct RefundRow {
+    pub merchant_id: String,
+    pub order_id: String,
+    pub refund_id: String,
+    pub amount_minor: i64,
+    pub commission_minor: i64,
+    pub cashback_minor: i64,
+    pub referral_minor: i64,
+    pub platform_minor: i64,
+    pub refunded_at: i64,
+    pub recorded_at: i64,
+}
+
+pub fn refunds_of(conn: &mut DbConn, merchant: &str, order_id: &str) -> Q<Vec<RefundRow>> {
+    refunds::table
+        .filter(refunds::merchant_id.eq(merchant))
+        .filter(refunds::order_id.eq(order_id))
+        .order((refunds::recorded_at, refunds::refund_id))
+        .select(RefundRow::as_select())
+        .load(conn)
+}
+
+pub fn insert_refund(conn: &mut DbConn, r: &RefundRow) -> Q<()> {
+    diesel::insert_into(refunds::table).values(r).execute(conn).map(drop)
+}
+
+// ---- redemptions -----------------------------------------------------------------------
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = redemptions)]
+pub struct RedemptionRow {
+    pub merchant_id: String,
+    pub redemption_id: String,
+    pub user_id: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub captured_minor: i64,
+    pub refunded_minor: i64,
+    pub status: String,
+    pub order_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl RedemptionRow {
+    pub fn to_domain(&self) -> Redemption {
+        Redemption {
+            merchant_id: self.merchant_id.clone(),
+            redemption_id: self.redemption_id.clone(),
+            user_id: self.user_id.clone(),
+            currency: cur(&self.currency),
+            amount: self.amount_minor,
+            captured: self.captured_minor,
+            refunded: self.refunded_minor,
+            status: RedemptionStatus::parse(&self.status).expect("stored redemption status"),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        }
+    }
+
+    pub fn absorb(&mut self, r: &Redemption) {
+        self.captured_minor = r.captured;
+        self.refunded_minor = r.refunded;
+        self.status = r.status.as_str().to_string();
+    }
+}
+
+pub fn redemption(conn: &mut DbConn, merchant: &str, id: &str) -> Q<Option<RedemptionRow>> {
+    redemptions::table.find((merchant, id)).select(RedemptionRow::as_select()).first(conn).optional()
+}
+
+pub fn insert_redemption(conn: &mut DbConn, r: &RedemptionRow) -> Q<()> {
+    diesel::insert_into(redemptions::table).values(r).execute(conn).map(drop)
+}
+
+pub fn save_redemption_state(conn: &mut DbConn, r: &RedemptionRow) -> Q<()> {
+    diesel::update(redemptions::table.find((&r.merchant_id, &r.redemption_id)))
+        .set((
+            redemptions::captured_minor.eq(r.captured_minor),
+            redemptions::refunded_minor.eq(r.refunded_minor),
+            redemptions::status.eq(&r.status),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn due_holds(conn: &mut DbConn, user: Option<&str>, now: i64, limit: i64) -> Q<Vec<RedemptionRow>> {
+    let mut q = redemptions::table
+        .filter(redemptions::status.eq("held"))
+        .filter(redemptions::expires_at.le(now))
+        .into_boxed();
+    if let Some(u) = user {
+        q = q.filter(redemptions::user_id.eq(u));
+    }
+    q.order((redemptions::expires_at, redemptions::merchant_id, redemptions::redemption_id))
+        .limit(limit)
+        .select(RedemptionRow::as_select())
+        .load(conn)
+}
+
+// ---- idempotency and audit -------------------------------------------------------------
+
+/// The canonical request and the response of the first success under a key.
+pub fn remembered(conn: &mut DbConn, scope: &str, key: &str) -> Q<Option<(String, String)>> {
+    idempotency::table
+        .find((scope, key))
+        .select((idempotency::request, idempotency::response))
+        .first(conn)
+        .optional()
+}
+
+pub fn remember(conn: &mut DbConn, scope: &str, key: &str, request: &str, response: &str, now: i64) -> Q<()> {
+    diesel::insert_into(idempotency::table)
+        .values((
+            idempotency::scope.eq(scope),
+            idempotency::key.eq(key),
+            idempotency::request.eq(request),
+            idempotency::response.eq(response),
+            idempotency::created_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn audit(conn: &mut DbConn, at: i64, operator: &str, action: &str, target: &str, detail: &str) -> Q<()> {
+    let max: Option<i64> = audit::table.select(diesel::dsl::max(audit::id)).first(conn)?;
+    diesel::insert_into(audit::table)
+        .values((
+            audit::id.eq(max.unwrap_or(0) + 1),
+            audit::at.eq(at),
+            audit::operator.eq(operator),
+            audit::action.eq(action),
+            audit::target.eq(target),
+            audit::detail.eq(detail),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+// ---- the whole ledger, for verify -----------------------------------------------------
+
+pub fn snapshot(conn: &mut DbConn) -> Q<Snapshot> {
+    let mut s = Snapshot::default();
+    type E = (i64, String, String, Option<String>, Option<String>);
+    let es: Vec<E> = entries::table
+        .select((entries::id, entries::kind, entries::currency, entries::merchant_id, entries::order_id))
+        .load(conn)?;
+    for (id, kind, c, merchant_id, order_id) in es {
+        let kind = EntryKind::parse(&kind).expect("stored entry kind");
+        s.entries.push(EntryRow { id, kind, currency: cur(&c), merchant_id, order_id });
+    }
+    let ps: Vec<(i64, String, String, String, i64)> = postings::table
+        .select((postings::entry_id, postings::account, postings::owner, postings::currency, postings::amount_minor))
+        .load(conn)?;
+    for (entry_id, a, owner, c, amount) in ps {
+        let account = Account::parse(&a).expect("stored account name");
+        s.postings.push(PostingRow { entry_id, account, owner, currency: cur(&c), amount });
+    }
+    let bs: Vec<(String, String, String, i64)> = balances::table
+        .select((balances::currency, balances::account, balances::owner, balances::balance_minor))
+        .load(conn)?;
+    for (c, a, owner, v) in bs {
+        s.balances.insert((cur(&c), Account::parse(&a).expect("stored account name"), owner), v);
+    }
+    let os: Vec<OrderRow> = orders::table.select(OrderRow::as_select()).load(conn)?;
+    s.orders = os.iter().map(OrderRow::to_domain).collect();
+    s.journal_guarded = super::conn::journal_guarded(conn)?;
+    Ok(s)
+}
+
+// ---- settings kept in the database ----------------------------------------------------
+
+pub fn meta_value(conn: &mut DbConn, k: &str) -> Q<Option<String>> {
+    meta::table.find(k).select(meta::value).first(conn).optional()
+}
+
+pub fn set_meta_value(conn: &mut DbConn, k: &str, v: &str) -> Q<()> {
+    diesel::insert_into(meta::table).values((meta::key.eq(k), meta::value.eq(v))).execute(conn).map(drop)
+}

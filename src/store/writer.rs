@@ -1,0 +1,153 @@
+//! The one writer per database (DESIGN.md §6): a thread that owns the write connection,
+//! takes jobs from a bounded queue, books every job waiting in one transaction (group commit)
+//! with a savepoint each, and answers each job only after the commit.
+
+use super::conn::DbConn;
+use diesel::Connection;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use tokio::sync::oneshot;
+
+/// Jobs booked together in one transaction at most.
+const MAX_BATCH: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError<E> {
+    /// The job ran and refused (its savepoint was rolled back; nothing it did remains).
+    #[error(transparent)]
+    Job(E),
+    /// The queue is full, the writer stopped, or the commit failed: nothing was booked.
+    #[error("the writer is unavailable: {0}")]
+    Unavailable(String),
+}
+
+trait Job: Send {
+    /// Runs inside the batch transaction, under its own savepoint.
+    fn run(&mut self, conn: &mut DbConn);
+    /// Answers after the batch: `committed` is false when the whole batch rolled back.
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct Typed<T, E, F> {
+    work: Option<F>,
+    result: Option<Result<T, E>>,
+    reply: oneshot::Sender<Result<T, WriteError<E>>>,
+}
+
+/// Lets a job's error carry a database failure, so the savepoint rolls back on both.
+pub enum Abort<E> {
+    Job(E),
+    Db(diesel::result::Error),
+}
+
+impl<E> From<diesel::result::Error> for Abort<E> {
+    fn from(e: diesel::result::Error) -> Self {
+        Abort::Db(e)
+    }
+}
+
+impl<T, E, F> Job for Typed<T, E, F>
+where
+    T: Send + 'static,
+    E: Send + 'static + From<diesel::result::Error>,
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+{
+    fn run(&mut self, conn: &mut DbConn) {
+        let work = self.work.take().expect("a job runs once");
+        let r = conn.transaction::<T, Abort<E>, _>(|c| work(c).map_err(Abort::Job));
+        self.result = Some(r.map_err(|a| match a {
+            Abort::Job(e) => e,
+            Abort::Db(e) => E::from(e),
+        }));
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let answer = match (committed, self.result) {
+            (Ok(()), Some(Ok(v))) => Ok(v),
+            (Ok(()), Some(Err(e))) => Err(WriteError::Job(e)),
+            (Err(why), _) => Err(WriteError::Unavailable(why)),
+            (Ok(()), None) => Err(WriteError::Unavailable("job did not run".into())),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    queue: SyncSender<Box<dyn Job>>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`, with a queue of `capacity` jobs.
+    pub fn start(conn: DbConn, capacity: usize) -> Writer {
+        let (tx, rx) = sync_channel::<Box<dyn Job>>(capacity);
+        std::thread::Builder::new()
+            .name("cashback-writer".into())
+            .spawn(move || run(conn, rx))
+            .expect("spawn the writer thread");
+        Writer { queue: tx }
+    }
+
+    /// Submits a job and waits for its answer, given after its batch commits.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, WriteError<E>>
+    where
+        T: Send + 'static,
+        E: Send + 'static + From<diesel::result::Error>,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let rx = self.submit(work)?;
+        rx.await.unwrap_or_else(|_| Err(WriteError::Unavailable("the writer stopped".into())))
+    }
+
+    /// The same from a thread that is not async (CLI commands, jobs).
+    pub fn write_blocking<T, E, F>(&self, work: F) -> Result<T, WriteError<E>>
+    where
+        T: Send + 'static,
+        E: Send + 'static + From<diesel::result::Error>,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let rx = self.submit(work)?;
+        rx.blocking_recv().unwrap_or_else(|_| Err(WriteError::Unavailable("the writer stopped".into())))
+    }
+
+    fn submit<T, E, F>(&self, work: F) -> Result<oneshot::Receiver<Result<T, WriteError<E>>>, WriteError<E>>
+    where
+        T: Send + 'static,
+        E: Send + 'static + From<diesel::result::Error>,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(Typed { work: Some(work), result: None, reply });
+        match self.queue.try_send(job) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err(WriteError::Unavailable("the write queue is full".into())),
+            Err(TrySendError::Disconnected(_)) => Err(WriteError::Unavailable("the writer stopped".into())),
+        }
+    }
+}
+
+fn run(mut conn: DbConn, rx: Receiver<Box<dyn Job>>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let committed = conn
+            .transaction::<(), diesel::result::Error, _>(|c| {
+                for job in batch.iter_mut() {
+                    job.run(c);
+                }
+                Ok(())
+            })
+            .map_err(|e| {
+                tracing::error!(error = %e, jobs = batch.len(), "batch commit failed; nothing was booked");
+                e.to_string()
+            });
+        for job in batch {
+            job.finish(committed.clone());
+        }
+    }
+    tracing::info!("writer stopped");
+}
