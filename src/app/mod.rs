@@ -11,6 +11,7 @@ pub mod programs;
 pub mod redemptions;
 pub mod users;
 pub mod verify;
+pub mod wallet;
 
 use crate::crypto::SecretBox;
 use chrono_tz::Tz;

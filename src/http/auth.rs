@@ -107,3 +107,24 @@ pub fn may_open(claims: &WalletClaims, user_id: &str) -> bool {
             Some(m) => user_id.strip_prefix(m.as_str()).is_some_and(|rest| rest.starts_with(':')),
         }
 }
+
+/// A user on the JSON wallet API: `Authorization: Bearer <wallet token>`, from the platform
+/// or from a merchant for its own webhook customers. Not single-use.
+pub async fn wallet_bearer(req: &HttpRequest, st: &AppState) -> ApiResult<WalletClaims> {
+    let token = bearer(req).ok_or_else(|| err(Code::Unauthorized, "a wallet token is required: Authorization: Bearer <token>"))?;
+    let issuer = peek_issuer(token).ok_or_else(|| err(Code::Unauthorized, "the wallet token is not a JWT"))?;
+    let secret = match issuer {
+        None => st.wallet_secret.clone(),
+        Some(m) => {
+            let svc = st.svc.clone();
+            st.read(move |c| merchants::wallet_secret(c, &svc, &m)).await?
+        }
+    };
+    let secret = secret.ok_or_else(|| err(Code::Unauthorized, "no wallet secret is configured for this token's issuer"))?;
+    let claims = verify_wallet_token(token, &secret, st.clock.now(), WALLET_TOKEN_MAX_LIFE)
+        .ok_or_else(|| err(Code::Unauthorized, "the wallet token is invalid or expired"))?;
+    if !may_open(&claims, &claims.sub) {
+        return Err(err(Code::Forbidden, "this issuer may not open that user's wallet"));
+    }
+    Ok(claims)
+}

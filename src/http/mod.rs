@@ -8,6 +8,7 @@ pub mod checkout;
 pub mod openapi;
 pub mod ops;
 pub mod problem;
+pub mod wallet;
 
 use crate::app::error::{ApiError, ApiResult};
 use crate::app::{Outcome, Services};
@@ -72,4 +73,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     ops::routes(cfg);
     checkout::routes(cfg);
     admin::routes(cfg);
+    wallet::routes(cfg);
 }

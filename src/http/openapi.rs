@@ -1,6 +1,6 @@
 //! The OpenAPI document served at `GET /openapi.json`, built from the handlers' annotations.
 
-use super::{admin, checkout, ops};
+use super::{admin, checkout, ops, wallet};
 use crate::app::{merchants, orders, programs, redemptions, users};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
         checkout::credit_refund,
         admin::put_merchant, admin::add_secret, admin::delete_secret, admin::put_program, admin::get_programs,
         admin::put_user, admin::release, admin::verify_all,
-        ops::healthz, ops::readyz, ops::openapi,
+        ops::healthz, ops::readyz, ops::openapi, wallet::get_wallet,
     ),
     components(schemas(
         users::UserIn, orders::QuoteIn, orders::OrderIn, orders::LineIn, orders::RefundIn,
@@ -33,6 +33,8 @@ impl Modify for Security {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         let c = doc.components.get_or_insert_with(Default::default);
         c.add_security_scheme("admin", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        let jwt = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build();
+        c.add_security_scheme("wallet", SecurityScheme::Http(jwt));
     }
 }
 

@@ -486,3 +486,22 @@ pub fn meta_value(conn: &mut DbConn, k: &str) -> Q<Option<String>> {
 pub fn set_meta_value(conn: &mut DbConn, k: &str, v: &str) -> Q<()> {
     diesel::insert_into(meta::table).values((meta::key.eq(k), meta::value.eq(v))).execute(conn).map(drop)
 }
+
+// ---- a user's wallet -------------------------------------------------------------------
+
+/// Every stored balance of a user's accounts: (currency, account, balance).
+pub fn user_balances(conn: &mut DbConn, user: &str) -> Q<Vec<(String, String, i64)>> {
+    balances::table
+        .filter(balances::owner.eq(user))
+        .filter(balances::account.like("liabilities:cashback:%").or(balances::account.eq(Account::ClawbackReceivable.name())))
+        .select((balances::currency, balances::account, balances::balance_minor))
+        .load(conn)
+}
+
+/// Orders where the user is the buyer or the referrer.
+pub fn orders_touching(conn: &mut DbConn, user: &str) -> Q<Vec<OrderRow>> {
+    orders::table
+        .filter(orders::user_id.eq(user).or(orders::referrer_id.eq(user)))
+        .select(OrderRow::as_select())
+        .load(conn)
+}

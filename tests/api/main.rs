@@ -1,0 +1,11 @@
+//! Black-box HTTP tests through `spawn_app()`. They run on SQLite; with TEST_DATABASE_URL
+//! set (a PostgreSQL role that may CREATE DATABASE), every test runs on PostgreSQL instead.
+
+mod admin;
+mod checkout;
+mod clawback;
+mod errors;
+mod helpers;
+mod idempotency;
+mod redemptions;
+mod schema;

@@ -1,0 +1,85 @@
+//! Tests of the schema itself, on the backend under test.
+
+use crate::helpers::*;
+use cashback::store::conn::{check_timezone, journal_guarded};
+use cashback::store::{DbConn, DbUrl};
+use diesel::connection::SimpleConnection;
+use std::process::Command;
+
+#[tokio::test]
+async fn the_journal_rejects_update_and_delete() {
+    let app = spawn_app().await;
+    app.setup().await;
+    app.order("A1", "u-42", "100.00", 0).await;
+    let url = app.db_url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = url.connect().unwrap();
+        assert!(journal_guarded(&mut c).unwrap());
+        for sql in [
+            "UPDATE postings SET amount_minor = amount_minor + 1",
+            "DELETE FROM postings",
+            "UPDATE entries SET kind = 'refund'",
+            "DELETE FROM entries",
+        ] {
+            let e = c.batch_execute(sql).expect_err(sql);
+            assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+        }
+        if let DbConn::Postgresql(_) = c {
+            assert!(c.batch_execute("TRUNCATE postings").is_err());
+        }
+    })
+    .await
+    .unwrap();
+    app.assert_verified().await;
+}
+
+#[tokio::test]
+async fn verify_fails_when_the_books_do_not_balance() {
+    let app = spawn_app().await;
+    app.setup().await;
+    app.order("A1", "u-42", "100.00", 0).await;
+    let url = app.db_url.clone();
+    let arg = match &url {
+        DbUrl::Sqlite(p) => format!("sqlite://{p}"),
+        DbUrl::Postgres(u) => u.clone(),
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut c = url.connect().unwrap();
+        // Inserting is allowed (the journal only grows): a lone posting unbalances its entry.
+        c.batch_execute(
+            "INSERT INTO postings (id, entry_id, account, owner, currency, amount_minor, balance_after_minor) \
+             VALUES (999999, 1, 'income:platform-share', '', 'CNY', -1, 0)",
+        )
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cashback")).args(["--database-url", &arg, "verify"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL entries_balance"), "{text}");
+    assert!(text.contains("FAIL balances_match_postings"), "{text}");
+}
+
+#[tokio::test]
+async fn a_later_start_with_another_time_zone_is_refused() {
+    let app = spawn_app().await;
+    let url = app.db_url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = url.connect().unwrap();
+        assert!(check_timezone(&mut c, "Asia/Shanghai").is_ok());
+        let e = check_timezone(&mut c, "Europe/Paris").unwrap_err();
+        assert!(e.to_string().contains("Asia/Shanghai"), "{e}");
+    })
+    .await
+    .unwrap();
+}
+
+#[test]
+fn database_urls_pick_the_backend() {
+    assert_eq!(DbUrl::parse("sqlite://cashback.db").unwrap(), DbUrl::Sqlite("cashback.db".into()));
+    assert_eq!(DbUrl::parse("sqlite:///var/lib/c.db").unwrap(), DbUrl::Sqlite("/var/lib/c.db".into()));
+    assert!(matches!(DbUrl::parse("postgres://u@h/db").unwrap(), DbUrl::Postgres(_)));
+    assert!(DbUrl::parse("mysql://u@h/db").is_err());
+    assert!(DbUrl::parse("cashback.db").is_err());
+}
