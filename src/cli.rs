@@ -69,13 +69,16 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 
 fn serve(s: &Settings, demo: bool) -> anyhow::Result<i32> {
     s.tz().map_err(anyhow::Error::msg)?;
+    if s.secret_key.is_none() && !demo {
+        anyhow::bail!("CASHBACK_SECRET_KEY is not set (32 bytes, base64; `openssl rand -base64 32`); `serve --demo` generates one");
+    }
     let (url, writer) = open_writer(s)?;
     let mut admin_tokens = s.admin_token_list().map_err(anyhow::Error::msg)?;
     let mut wallet_secret = s.wallet_secret.clone();
     let key = match (&s.secret_key, demo) {
         (Some(k), _) => k.clone(),
         (None, true) => crate::demo::remembered_value(&writer, "demo.secret_key", crate::crypto::random_key_base64)?,
-        (None, false) => anyhow::bail!("CASHBACK_SECRET_KEY is not set (32 bytes, base64; `openssl rand -base64 32`); `serve --demo` generates one"),
+        (None, false) => unreachable!("checked above"),
     };
     let secrets = SecretBox::from_base64(&key).map_err(anyhow::Error::msg)?;
     if demo {
@@ -84,7 +87,8 @@ fn serve(s: &Settings, demo: bool) -> anyhow::Result<i32> {
             admin_tokens.push(("demo".to_string(), t));
         }
         if wallet_secret.is_none() {
-            wallet_secret = Some(crate::demo::remembered_value(&writer, "demo.wallet_secret", crate::crypto::random_token)?);
+            wallet_secret =
+                Some(crate::demo::remembered_value(&writer, "demo.wallet_secret", crate::crypto::random_token)?);
         }
     } else if admin_tokens.is_empty() {
         tracing::warn!("no CASHBACK_ADMIN_TOKENS or CASHBACK_ADMIN_TOKEN: admin routes answer 401");

@@ -65,8 +65,22 @@ pub async fn seed(st: &AppState, base_url: &str) -> anyhow::Result<String> {
         programs::put(c, &svc, op, MERCHANT, program(), now)?;
         let shop = Actor::Merchant(MERCHANT.into());
         let dests = |d: &str| Some(vec![d.to_string()]);
-        users::put(c, &svc, &shop, "alice", UserIn { referrer_id: None, payout_destinations: dests("alipay:alice@example.com") }, now - 30 * 86_400)?;
-        users::put(c, &svc, &shop, "bob", UserIn { referrer_id: Some("alice".into()), payout_destinations: dests("alipay:bob@example.com") }, now - 20 * 86_400)?;
+        users::put(
+            c,
+            &svc,
+            &shop,
+            "alice",
+            UserIn { referrer_id: None, payout_destinations: dests("alipay:alice@example.com") },
+            now - 30 * 86_400,
+        )?;
+        users::put(
+            c,
+            &svc,
+            &shop,
+            "bob",
+            UserIn { referrer_id: Some("alice".into()), payout_destinations: dests("alipay:bob@example.com") },
+            now - 20 * 86_400,
+        )?;
         let cny = Currency::parse("CNY").expect("CNY");
         let order = |id: &str, user: &str, amount: i64, ago_days: i64, lines: Option<Vec<LineCmd>>| PlaceOrder {
             merchant_id: MERCHANT.into(),
@@ -85,7 +99,11 @@ pub async fn seed(st: &AppState, base_url: &str) -> anyhow::Result<String> {
             LineCmd { sku: "cup-2".into(), amount: 40_000, category: None },
         ];
         orders::place(c, &svc, order("D1003", "bob", 100_000, 1, Some(lines)), now)?;
-        let refund = RefundCmd { refund_id: "R1".into(), amount: RawAmount::parse("300.00").expect("amount"), refunded_at: None };
+        let refund = RefundCmd {
+            refund_id: "R1".into(),
+            amount: RawAmount::parse("300.00").expect("amount"),
+            refunded_at: None,
+        };
         orders::refund(c, MERCHANT, "D1003", refund, now)?;
         Ok(())
     })

@@ -4,7 +4,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod demo;
-pub mod http;
 pub mod domain;
+pub mod http;
 pub mod startup;
 pub mod store;

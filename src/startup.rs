@@ -40,7 +40,13 @@ pub fn open_writer(settings: &Settings) -> anyhow::Result<(DbUrl, Writer)> {
     migrate(&mut conn)?;
     check_timezone(&mut conn, &settings.timezone)?;
     take_writer_lock(&mut conn)?;
-    Ok((url, Writer::start(conn, WRITE_QUEUE)))
+    let again = url.clone();
+    let reopen = Box::new(move || {
+        let mut c = again.connect().ok()?;
+        take_writer_lock(&mut c).ok()?;
+        Some(c)
+    });
+    Ok((url, Writer::start(conn, WRITE_QUEUE, reopen)))
 }
 
 impl Application {
@@ -95,5 +101,6 @@ impl Application {
 
 /// Request logging without query strings (a login link's token must never reach the logs).
 fn tracing_actix() -> actix_web::middleware::Logger {
-    actix_web::middleware::Logger::new("%{METHOD}xi %U %s %Dms").custom_request_replace("METHOD", |r| r.method().to_string())
+    actix_web::middleware::Logger::new("%{METHOD}xi %U %s %Dms")
+        .custom_request_replace("METHOD", |r| r.method().to_string())
 }

@@ -20,6 +20,13 @@ pub fn check(conn: &mut DbConn, scope: &str, key: &str, canonical: &str) -> ApiR
     }
 }
 
-pub fn remember(conn: &mut DbConn, scope: &str, key: &str, canonical: &str, body: &serde_json::Value, now: i64) -> ApiResult<()> {
+pub fn remember(
+    conn: &mut DbConn,
+    scope: &str,
+    key: &str,
+    canonical: &str,
+    body: &serde_json::Value,
+    now: i64,
+) -> ApiResult<()> {
     Ok(repo::remember(conn, scope, key, canonical, &body.to_string(), now)?)
 }

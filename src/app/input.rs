@@ -39,7 +39,10 @@ pub fn money(field: &str, v: &Value) -> ApiResult<RawAmount> {
     match v {
         Value::String(s) => RawAmount::parse(s).map_err(|e| err(Code::InvalidAmount, format!("{field}: {e}"))),
         Value::Null => Err(err(Code::InvalidAmount, format!("{field} is required"))),
-        _ => Err(err(Code::InvalidAmount, format!("{field} must be a decimal string like \"12.50\", not a JSON {}", kind(v)))),
+        _ => Err(err(
+            Code::InvalidAmount,
+            format!("{field} must be a decimal string like \"12.50\", not a JSON {}", kind(v)),
+        )),
     }
 }
 
@@ -67,11 +70,15 @@ fn kind(v: &Value) -> &'static str {
 }
 
 pub fn currency(code: &str) -> ApiResult<Currency> {
-    Currency::parse(code).ok_or_else(|| err(Code::CurrencyNotSupported, format!("{code:?} is not an ISO 4217 currency code")))
+    Currency::parse(code)
+        .ok_or_else(|| err(Code::CurrencyNotSupported, format!("{code:?} is not an ISO 4217 currency code")))
 }
 
 pub fn timestamp(field: &str, v: &str) -> ApiResult<i64> {
     parse_ts(v).ok_or_else(|| {
-        err(Code::InvalidRequest, format!("{field} must be an RFC 3339 timestamp with an offset, like 2026-11-21T10:00:00+08:00"))
+        err(
+            Code::InvalidRequest,
+            format!("{field} must be an RFC 3339 timestamp with an offset, like 2026-11-21T10:00:00+08:00"),
+        )
     })
 }

@@ -42,7 +42,14 @@ fn view(m: &MerchantRow, svc: &Services) -> serde_json::Value {
     json!({"merchant_id": m.merchant_id, "name": m.name, "created_at": format_ts(m.created_at, svc.tz)})
 }
 
-pub fn put(conn: &mut DbConn, svc: &Services, operator: &str, id: &str, input: MerchantIn, now: i64) -> ApiResult<Outcome> {
+pub fn put(
+    conn: &mut DbConn,
+    svc: &Services,
+    operator: &str,
+    id: &str,
+    input: MerchantIn,
+    now: i64,
+) -> ApiResult<Outcome> {
     let id = client_id("merchant_id", id)?;
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -81,7 +88,14 @@ pub fn put(conn: &mut DbConn, svc: &Services, operator: &str, id: &str, input: M
         add(conn, svc, &id, secret, now)?;
     }
     let detail = json!({"name": row.name, "secret_replaced": input.secret.is_some(), "wallet_secret_replaced": input.wallet_secret.is_some()});
-    repo::audit(conn, now, operator, if created { "merchant.create" } else { "merchant.update" }, &id, &detail.to_string())?;
+    repo::audit(
+        conn,
+        now,
+        operator,
+        if created { "merchant.create" } else { "merchant.update" },
+        &id,
+        &detail.to_string(),
+    )?;
     let body = view(&row, svc);
     Ok(if created { Outcome::Created(body) } else { Outcome::Done(body) })
 }
@@ -102,7 +116,14 @@ fn known(conn: &mut DbConn, id: &str) -> ApiResult<MerchantRow> {
     repo::merchant(conn, id)?.ok_or_else(|| err(Code::NotFound, format!("no merchant {id:?}")))
 }
 
-pub fn add_secret(conn: &mut DbConn, svc: &Services, operator: &str, id: &str, input: SecretIn, now: i64) -> ApiResult<Outcome> {
+pub fn add_secret(
+    conn: &mut DbConn,
+    svc: &Services,
+    operator: &str,
+    id: &str,
+    input: SecretIn,
+    now: i64,
+) -> ApiResult<Outcome> {
     if let Some(s) = &input.secret {
         secret_text("secret", s)?;
     }

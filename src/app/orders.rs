@@ -104,15 +104,29 @@ fn lines(input: &Option<Vec<LineIn>>, cur: Currency, amount: i64) -> ApiResult<O
     if sum != amount as i128 {
         return Err(err(
             Code::InvalidRequest,
-            format!("lines sum to {}, not the order amount {}", format_minor(sum.min(i64::MAX as i128) as i64, cur), format_minor(amount, cur)),
+            format!(
+                "lines sum to {}, not the order amount {}",
+                format_minor(sum.min(i64::MAX as i128) as i64, cur),
+                format_minor(amount, cur)
+            ),
         ));
     }
     Ok(Some(out))
 }
 
-fn line_grammar(input: &Option<Vec<LineIn>>) -> ApiResult<()> {
-    for (i, l) in input.iter().flatten().enumerate() {
-        money(&format!("lines[{i}].amount"), &l.amount)?;
+/// The lines' grammar, and their sum, before the currency is known (both are 400s).
+fn line_grammar(input: &Option<Vec<LineIn>>, amount: &crate::domain::money::RawAmount) -> ApiResult<()> {
+    let Some(list) = input else { return Ok(()) };
+    let mut sum = Some(rust_decimal::Decimal::ZERO);
+    for (i, l) in list.iter().enumerate() {
+        let v = money(&format!("lines[{i}].amount"), &l.amount)?.value();
+        sum = sum.zip(v).and_then(|(a, b)| a.checked_add(b));
+    }
+    // Amounts too long for a decimal are refused later, by their currency's decimals.
+    if let (Some(sum), Some(total)) = (sum, amount.value()) {
+        if sum != total {
+            return Err(err(Code::InvalidRequest, format!("lines sum to {sum}, not the order amount {total}")));
+        }
     }
     Ok(())
 }
@@ -129,7 +143,7 @@ impl OrderIn {
         let order_id = long_id("order_id", &self.order_id)?;
         let user_id = client_id("user_id", &self.user_id)?;
         let raw = money("amount", &self.amount)?;
-        line_grammar(&self.lines)?;
+        line_grammar(&self.lines, &raw)?;
         let paid_at = timestamp("paid_at", &self.paid_at)?;
         if paid_at > now + MAX_CLOCK_SKEW {
             return Err(err(Code::InvalidRequest, "paid_at is more than 300 s ahead of the server clock"));
@@ -314,7 +328,15 @@ fn catch_up(conn: &mut DbConn, row: &OrderRow, now: i64) -> ApiResult<OrderRow> 
     known(conn, &row.merchant_id, &row.order_id)
 }
 
-fn book_refund(conn: &mut DbConn, mut row: OrderRow, refund_id: &str, amount: i64, at: i64, cancel: bool, now: i64) -> ApiResult<Value> {
+fn book_refund(
+    conn: &mut DbConn,
+    mut row: OrderRow,
+    refund_id: &str,
+    amount: i64,
+    at: i64,
+    cancel: bool,
+    now: i64,
+) -> ApiResult<Value> {
     let mut o = row.to_domain();
     let reversed = if cancel && o.refunded == o.amount {
         // Cancelling a fully refunded order reverses nothing and keeps `refunded`.
@@ -381,7 +403,7 @@ pub fn cancel(conn: &mut DbConn, merchant: &str, order_id: &str, now: i64) -> Ap
 pub fn quote(conn: &mut DbConn, svc: &Services, merchant: &str, input: QuoteIn, now: i64) -> ApiResult<Value> {
     let user_id = input.user_id.as_deref().map(|u| client_id("user_id", u)).transpose()?;
     let raw = money("amount", &input.amount)?;
-    line_grammar(&input.lines)?;
+    line_grammar(&input.lines, &raw)?;
     let cur = currency(&input.currency)?;
     let amount = positive("amount", &raw, cur)?;
     let lines = lines(&input.lines, cur, amount)?;

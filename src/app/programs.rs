@@ -57,7 +57,11 @@ pub fn to_domain(row: &ProgramRow) -> Program {
     let cats: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(&row.categories).unwrap_or_default();
     Program {
         currency: crate::domain::money::Currency::parse(&row.currency).expect("stored currency"),
-        rates: Rates { commission: r(&row.commission_rate), cashback: r(&row.cashback_rate), referral: r(&row.referral_rate) },
+        rates: Rates {
+            commission: r(&row.commission_rate),
+            cashback: r(&row.cashback_rate),
+            referral: r(&row.referral_rate),
+        },
         hold_days: row.hold_days as u32,
         per_order_cap: row.per_order_cap_minor,
         monthly_cap_per_user: row.monthly_cap_minor,
@@ -65,7 +69,14 @@ pub fn to_domain(row: &ProgramRow) -> Program {
             .into_iter()
             .map(|(name, m)| {
                 let g = |k: &str| m.get(k).map(|s| r(s));
-                (name, CategoryRates { commission: g("commission_rate"), cashback: g("cashback_rate"), referral: g("referral_rate") })
+                (
+                    name,
+                    CategoryRates {
+                        commission: g("commission_rate"),
+                        cashback: g("cashback_rate"),
+                        referral: g("referral_rate"),
+                    },
+                )
             })
             .collect(),
     }
@@ -97,7 +108,14 @@ pub fn view(row: &ProgramRow, svc: &Services) -> Value {
     })
 }
 
-pub fn put(conn: &mut DbConn, svc: &Services, operator: &str, merchant: &str, input: ProgramIn, now: i64) -> ApiResult<Value> {
+pub fn put(
+    conn: &mut DbConn,
+    svc: &Services,
+    operator: &str,
+    merchant: &str,
+    input: ProgramIn,
+    now: i64,
+) -> ApiResult<Value> {
     let commission = rate("commission_rate", &input.commission_rate)?;
     let cashback = rate("cashback_rate", &input.cashback_rate)?;
     let referral = opt_rate("referral_rate", &input.referral_rate)?.unwrap_or(Rate::ZERO);
@@ -134,7 +152,9 @@ pub fn put(conn: &mut DbConn, svc: &Services, operator: &str, merchant: &str, in
         .iter()
         .map(|(n, c)| {
             let mut m = BTreeMap::new();
-            for (k, v) in [("commission_rate", c.commission), ("cashback_rate", c.cashback), ("referral_rate", c.referral)] {
+            for (k, v) in
+                [("commission_rate", c.commission), ("cashback_rate", c.cashback), ("referral_rate", c.referral)]
+            {
                 if let Some(v) = v {
                     m.insert(k, v.to_string());
                 }

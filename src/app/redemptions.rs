@@ -126,14 +126,16 @@ pub fn hold(conn: &mut DbConn, svc: &Services, merchant: &str, cmd: HoldCmd, now
 }
 
 fn known(conn: &mut DbConn, merchant: &str, id: &str, now: i64) -> ApiResult<RedemptionRow> {
-    let row = repo::redemption(conn, merchant, id)?.ok_or_else(|| err(Code::NotFound, format!("no redemption {id:?}")))?;
+    let row =
+        repo::redemption(conn, merchant, id)?.ok_or_else(|| err(Code::NotFound, format!("no redemption {id:?}")))?;
     // Whatever has come due for the user is booked first, this hold's expiry included.
     catchup::user(conn, &row.user_id, now)?;
     Ok(repo::redemption(conn, merchant, id)?.expect("the redemption still exists"))
 }
 
 pub fn get(conn: &mut DbConn, svc: &Services, merchant: &str, id: &str, now: i64) -> ApiResult<Value> {
-    let row = repo::redemption(conn, merchant, id)?.ok_or_else(|| err(Code::NotFound, format!("no redemption {id:?}")))?;
+    let row =
+        repo::redemption(conn, merchant, id)?.ok_or_else(|| err(Code::NotFound, format!("no redemption {id:?}")))?;
     Ok(view(&row, svc, now))
 }
 
@@ -143,9 +145,11 @@ fn action_scope(merchant: &str, id: &str) -> String {
 
 pub fn capture(conn: &mut DbConn, merchant: &str, id: &str, input: CaptureIn, now: i64) -> ApiResult<Outcome> {
     let raw: Option<RawAmount> = opt_money("amount", &input.amount)?;
-    let row = repo::redemption(conn, merchant, id)?.ok_or_else(|| err(Code::NotFound, format!("no redemption {id:?}")))?;
+    let row =
+        repo::redemption(conn, merchant, id)?.ok_or_else(|| err(Code::NotFound, format!("no redemption {id:?}")))?;
     let cur = Currency::parse(&row.currency).expect("stored currency");
-    let amount = raw.map(|a| positive("amount", &a, cur)).transpose()?;
+    // An absent amount means the whole hold, also when a retry is compared.
+    let amount = raw.map(|a| positive("amount", &a, cur)).transpose()?.unwrap_or(row.amount_minor);
     let scope = action_scope(merchant, id);
     let canonical = json!({"amount": amount}).to_string();
     if let Some(prev) = idem::check(conn, &scope, "capture", &canonical)? {
@@ -153,7 +157,6 @@ pub fn capture(conn: &mut DbConn, merchant: &str, id: &str, input: CaptureIn, no
     }
     let mut row = known(conn, merchant, id, now)?;
     let mut r = row.to_domain();
-    let amount = amount.unwrap_or(r.amount);
     engine::capture(&mut DbBooks { conn, now }, &mut r, amount, now)?;
     row.absorb(&r);
     repo::save_redemption_state(conn, &row)?;
@@ -183,10 +186,17 @@ pub fn void(conn: &mut DbConn, merchant: &str, id: &str, now: i64) -> ApiResult<
     Ok(Outcome::Done(body))
 }
 
-pub fn credit_refund(conn: &mut DbConn, merchant: &str, id: &str, input: CreditRefundIn, now: i64) -> ApiResult<Outcome> {
+pub fn credit_refund(
+    conn: &mut DbConn,
+    merchant: &str,
+    id: &str,
+    input: CreditRefundIn,
+    now: i64,
+) -> ApiResult<Outcome> {
     let refund_id = long_id("refund_id", &input.refund_id)?;
     let raw = money("amount", &input.amount)?;
-    let row = repo::redemption(conn, merchant, id)?.ok_or_else(|| err(Code::NotFound, format!("no redemption {id:?}")))?;
+    let row =
+        repo::redemption(conn, merchant, id)?.ok_or_else(|| err(Code::NotFound, format!("no redemption {id:?}")))?;
     let cur = Currency::parse(&row.currency).expect("stored currency");
     let amount = positive("amount", &raw, cur)?;
     let scope = idem::scope(&["credit-refund", merchant, id]);

@@ -34,7 +34,10 @@ fn destinations(list: &[String]) -> ApiResult<Vec<String>> {
         }) && d.chars().count() <= 200
             && !d.chars().any(char::is_control);
         if !ok {
-            return Err(err(Code::InvalidRequest, format!("payout_destinations[{i}] must look like \"alipay:account\" (at most 200 characters)")));
+            return Err(err(
+                Code::InvalidRequest,
+                format!("payout_destinations[{i}] must look like \"alipay:account\" (at most 200 characters)"),
+            ));
         }
         if list[..i].contains(d) {
             return Err(err(Code::InvalidRequest, format!("payout_destinations[{i}] is listed twice")));
@@ -70,7 +73,14 @@ fn check_referrer(conn: &mut DbConn, user: &UserRow, referrer: &str) -> ApiResul
     Ok(())
 }
 
-pub fn put(conn: &mut DbConn, svc: &Services, actor: &Actor, user_id: &str, input: UserIn, now: i64) -> ApiResult<Outcome> {
+pub fn put(
+    conn: &mut DbConn,
+    svc: &Services,
+    actor: &Actor,
+    user_id: &str,
+    input: UserIn,
+    now: i64,
+) -> ApiResult<Outcome> {
     let user_id = client_id("user_id", user_id)?;
     let referrer = input.referrer_id.as_deref().map(|r| client_id("referrer_id", r)).transpose()?;
     let dests = input.payout_destinations.as_deref().map(destinations).transpose()?;
@@ -121,7 +131,14 @@ pub fn put(conn: &mut DbConn, svc: &Services, actor: &Actor, user_id: &str, inpu
         repo::update_user(conn, &u)?;
     }
     if let Actor::Operator(op) = actor {
-        repo::audit(conn, now, op, if created { "user.create" } else { "user.update" }, &user_id, &view(&u, svc).to_string())?;
+        repo::audit(
+            conn,
+            now,
+            op,
+            if created { "user.create" } else { "user.update" },
+            &user_id,
+            &view(&u, svc).to_string(),
+        )?;
     }
     let body = view(&u, svc);
     Ok(if created { Outcome::Created(body) } else { Outcome::Done(body) })

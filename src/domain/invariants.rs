@@ -100,14 +100,24 @@ fn entries_balance(s: &Snapshot) -> Check {
             _ => {}
         }
     }
-    check("entries_balance", problems, format!("{} entries, {} postings, each entry sums to zero", s.entries.len(), s.postings.len()))
+    check(
+        "entries_balance",
+        problems,
+        format!("{} entries, {} postings, each entry sums to zero", s.entries.len(), s.postings.len()),
+    )
 }
 
 fn balances_match(s: &Snapshot, sums: &BTreeMap<(Currency, Account, String), i64>) -> Check {
     let mut problems = vec![];
     for (k, v) in &s.balances {
         if sums.get(k).copied().unwrap_or(0) != *v {
-            problems.push(format!("{} {} {}: stored {v}, postings {}", k.0, k.1.name(), k.2, sums.get(k).copied().unwrap_or(0)));
+            problems.push(format!(
+                "{} {} {}: stored {v}, postings {}",
+                k.0,
+                k.1.name(),
+                k.2,
+                sums.get(k).copied().unwrap_or(0)
+            ));
         }
     }
     for (k, v) in sums {
@@ -126,14 +136,20 @@ fn funded_at_sale(s: &Snapshot) -> Check {
         if b.cashback + b.referral > b.commission || net.cashback + net.referral > net.commission {
             problems.push(format!("order {}/{}: credits above commission", o.merchant_id, o.order_id));
         }
-        if b.cashback + b.referral + b.platform != b.commission || [net.cashback, net.referral, net.platform].iter().any(|x| *x < 0) {
+        if b.cashback + b.referral + b.platform != b.commission
+            || [net.cashback, net.referral, net.platform].iter().any(|x| *x < 0)
+        {
             problems.push(format!("order {}/{}: parts do not add up", o.merchant_id, o.order_id));
         }
         if o.referrer_id.as_deref() == Some(o.user_id.as_str()) || (o.referrer_id.is_none() && b.referral != 0) {
             problems.push(format!("order {}/{}: referral not to one other user", o.merchant_id, o.order_id));
         }
     }
-    check("funded_at_sale", problems, format!("{} orders: cashback + referral within commission, one referral level", s.orders.len()))
+    check(
+        "funded_at_sale",
+        problems,
+        format!("{} orders: cashback + referral within commission, one referral level", s.orders.len()),
+    )
 }
 
 fn coverage(sums: &BTreeMap<(Currency, Account, String), i64>) -> Check {
@@ -170,7 +186,8 @@ fn coverage(sums: &BTreeMap<(Currency, Account, String), i64>) -> Check {
 fn no_overdraft(sums: &BTreeMap<(Currency, Account, String), i64>) -> Check {
     let mut problems = vec![];
     for ((cur, acct, owner), v) in sums {
-        let user_sees_negative = matches!(acct, Account::Pending | Account::Available | Account::Held | Account::Withdrawing) && *v > 0;
+        let user_sees_negative =
+            matches!(acct, Account::Pending | Account::Available | Account::Held | Account::Withdrawing) && *v > 0;
         if user_sees_negative || (*acct == Account::ClawbackReceivable && *v < 0) {
             problems.push(format!("{cur} {} of {owner} is {v}", acct.name()));
         }

@@ -14,7 +14,11 @@ use std::collections::BTreeMap;
 fn program(c: &str, k: &str, r: &str, cap: Option<i64>) -> Program {
     Program {
         currency: Currency::parse("CNY").unwrap(),
-        rates: Rates { commission: Rate::parse(c).unwrap(), cashback: Rate::parse(k).unwrap(), referral: Rate::parse(r).unwrap() },
+        rates: Rates {
+            commission: Rate::parse(c).unwrap(),
+            cashback: Rate::parse(k).unwrap(),
+            referral: Rate::parse(r).unwrap(),
+        },
         hold_days: 7,
         per_order_cap: cap,
         monthly_cap_per_user: None,
@@ -138,7 +142,9 @@ impl Model {
                 };
                 match hold(&mut self.books, &red) {
                     Ok(_) => self.reds.push(red),
-                    Err(e) => assert!(matches!(e, LedgerError::InsufficientBalance { .. }) && (avail <= 0 || amount > avail)),
+                    Err(e) => {
+                        assert!(matches!(e, LedgerError::InsufficientBalance { .. }) && (avail <= 0 || amount > avail))
+                    }
                 }
             }
             Op::Capture { red, permille } => {
@@ -235,8 +241,16 @@ fn a_clawback_after_release_books_debt_and_the_next_release_repays_it_first() {
     release_order(&mut m.books, &mut m.orders[a]).unwrap();
     // Spend 100.00 of it as store credit, so a full refund cannot take it all back.
     let red = Redemption {
-        merchant_id: "m1".into(), redemption_id: "h".into(), user_id: "u0".into(), currency: cny(),
-        amount: 10_000, captured: 0, refunded: 0, status: RedemptionStatus::Held, created_at: 2_500, expires_at: 9_000,
+        merchant_id: "m1".into(),
+        redemption_id: "h".into(),
+        user_id: "u0".into(),
+        currency: cny(),
+        amount: 10_000,
+        captured: 0,
+        refunded: 0,
+        status: RedemptionStatus::Held,
+        created_at: 2_500,
+        expires_at: 9_000,
     };
     hold(&mut m.books, &red).unwrap();
     let mut red = red;

@@ -11,6 +11,7 @@ pub struct Currency {
 
 /// Active ISO 4217 codes with their minor units (funds, metals and testing codes left out:
 /// they are not currencies a shop charges in).
+#[rustfmt::skip]
 const ISO_4217: &[(&str, u32)] = &[
     ("AED", 2), ("AFN", 2), ("ALL", 2), ("AMD", 2), ("AOA", 2), ("ARS", 2), ("AUD", 2),
     ("AWG", 2), ("AZN", 2), ("BAM", 2), ("BBD", 2), ("BDT", 2), ("BGN", 2), ("BHD", 3),
@@ -39,10 +40,7 @@ const ISO_4217: &[(&str, u32)] = &[
 
 impl Currency {
     pub fn parse(code: &str) -> Option<Currency> {
-        ISO_4217
-            .iter()
-            .find(|(c, _)| *c == code)
-            .map(|&(code, minor_units)| Currency { code, minor_units })
+        ISO_4217.iter().find(|(c, _)| *c == code).map(|&(code, minor_units)| Currency { code, minor_units })
     }
     pub fn code(&self) -> &'static str {
         self.code
@@ -112,6 +110,11 @@ impl RawAmount {
 
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// The exact value, whatever the currency: lets sums be judged before the currency is.
+    pub fn value(&self) -> Option<rust_decimal::Decimal> {
+        self.text.parse().ok()
     }
 
     /// Minor units in `currency`; zero is allowed here, callers that need a positive amount use
@@ -187,7 +190,7 @@ mod tests {
             assert!(RawAmount::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(matches!(parse_positive("1.234", cny()), Err(AmountError::TooManyDecimals { .. })));
-        assert!(matches!(parse_positive("1.0", Currency::parse("JPY").unwrap()), Err(_)));
+        assert!(parse_positive("1.0", Currency::parse("JPY").unwrap()).is_err());
         assert_eq!(parse_positive("0", cny()), Err(AmountError::Zero));
         assert_eq!(parse_positive("0.00", cny()), Err(AmountError::Zero));
         assert!(matches!(parse_positive("9999999999999.99", cny()), Ok(MAX_MINOR)));

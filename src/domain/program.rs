@@ -45,11 +45,7 @@ impl Program {
         let check = |r: &Rates, category: Option<&String>| {
             let total = r.cashback + r.referral;
             if total > r.commission.decimal() {
-                return Err(ProgramError::Unfunded {
-                    category: category.cloned(),
-                    total,
-                    commission: r.commission,
-                });
+                return Err(ProgramError::Unfunded { category: category.cloned(), total, commission: r.commission });
             }
             Ok(())
         };

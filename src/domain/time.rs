@@ -9,10 +9,7 @@ pub fn parse_ts(s: &str) -> Option<i64> {
 }
 
 pub fn format_ts(ts: i64, tz: Tz) -> String {
-    tz.timestamp_opt(ts, 0)
-        .single()
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
-        .unwrap_or_default()
+    tz.timestamp_opt(ts, 0).single().map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)).unwrap_or_default()
 }
 
 /// The calendar month of the business time zone holding `ts`: [start, end) in unix seconds.

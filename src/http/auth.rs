@@ -78,9 +78,16 @@ pub async fn admin_body(req: &HttpRequest, payload: web::Payload, st: &AppState)
     Ok((operator, body))
 }
 
+/// A user's consent to a hold: a valid token, or one issued by another merchant, which is
+/// refused (403) once the body has been judged.
+pub enum Consent {
+    Valid(WalletClaims),
+    ForeignIssuer,
+}
+
 /// A wallet token of a user, as a checkout carries it for a hold. Checked with the platform's
 /// secret, or with the signing merchant's wallet secret when `iss` names it.
-pub async fn user_token(token: Option<&str>, signing_merchant: &str, st: &AppState) -> ApiResult<WalletClaims> {
+pub async fn user_token(token: Option<&str>, signing_merchant: &str, st: &AppState) -> ApiResult<Consent> {
     let unauthorized = |d: &str| err(Code::Unauthorized, d.to_string());
     let token = token.ok_or_else(|| unauthorized("X-Cashback-User-Token is missing"))?.to_string();
     let issuer = peek_issuer(&token).ok_or_else(|| unauthorized("the user token is not a JWT"))?;
@@ -90,12 +97,12 @@ pub async fn user_token(token: Option<&str>, signing_merchant: &str, st: &AppSta
             let (svc, m) = (st.svc.clone(), iss.clone());
             st.read(move |c| merchants::wallet_secret(c, &svc, &m)).await?
         }
-        Some(_) => return Err(err(Code::Forbidden, "the user token was issued by another merchant")),
+        Some(_) => return Ok(Consent::ForeignIssuer),
     };
     let secret = secret.ok_or_else(|| unauthorized("no wallet secret is configured for this token's issuer"))?;
     let claims = verify_wallet_token(&token, &secret, st.clock.now(), WALLET_TOKEN_MAX_LIFE)
         .ok_or_else(|| unauthorized("the user token is invalid or expired"))?;
-    Ok(claims)
+    Ok(Consent::Valid(claims))
 }
 
 /// Whether a token's issuer may open `user_id`: the platform any user, a merchant only
@@ -111,7 +118,8 @@ pub fn may_open(claims: &WalletClaims, user_id: &str) -> bool {
 /// A user on the JSON wallet API: `Authorization: Bearer <wallet token>`, from the platform
 /// or from a merchant for its own webhook customers. Not single-use.
 pub async fn wallet_bearer(req: &HttpRequest, st: &AppState) -> ApiResult<WalletClaims> {
-    let token = bearer(req).ok_or_else(|| err(Code::Unauthorized, "a wallet token is required: Authorization: Bearer <token>"))?;
+    let token = bearer(req)
+        .ok_or_else(|| err(Code::Unauthorized, "a wallet token is required: Authorization: Bearer <token>"))?;
     let issuer = peek_issuer(token).ok_or_else(|| err(Code::Unauthorized, "the wallet token is not a JWT"))?;
     let secret = match issuer {
         None => st.wallet_secret.clone(),
@@ -120,7 +128,8 @@ pub async fn wallet_bearer(req: &HttpRequest, st: &AppState) -> ApiResult<Wallet
             st.read(move |c| merchants::wallet_secret(c, &svc, &m)).await?
         }
     };
-    let secret = secret.ok_or_else(|| err(Code::Unauthorized, "no wallet secret is configured for this token's issuer"))?;
+    let secret =
+        secret.ok_or_else(|| err(Code::Unauthorized, "no wallet secret is configured for this token's issuer"))?;
     let claims = verify_wallet_token(token, &secret, st.clock.now(), WALLET_TOKEN_MAX_LIFE)
         .ok_or_else(|| err(Code::Unauthorized, "the wallet token is invalid or expired"))?;
     if !may_open(&claims, &claims.sub) {

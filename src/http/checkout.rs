@@ -1,6 +1,6 @@
 //! The checkout hook (merchant-signed): users, quotes, orders, refunds, cancels, store credit.
 
-use super::auth::{self, may_open};
+use super::auth::{self, may_open, Consent};
 use super::{respond, AppState, HttpResult};
 use crate::app::error::{err, Code};
 use crate::app::orders::{self, OrderIn, QuoteIn, RefundIn};
@@ -101,10 +101,14 @@ fn empty(body: &[u8]) -> Result<(), crate::app::error::ApiError> {
 pub async fn hold(req: HttpRequest, payload: web::Payload, st: St) -> HttpResult {
     let signed = auth::merchant(&req, payload, &st).await?;
     let token = req.headers().get("X-Cashback-User-Token").and_then(|v| v.to_str().ok());
-    let claims = auth::user_token(token, &signed.merchant_id, &st).await?;
+    let consent = auth::user_token(token, &signed.merchant_id, &st).await?;
     let cmd = input::json::<HoldIn>(&signed.body)?.validate()?;
-    if !may_open(&claims, &cmd.user_id) {
-        return Err(err(Code::Forbidden, "the user token is not for this user"));
+    match consent {
+        Consent::ForeignIssuer => return Err(err(Code::Forbidden, "the user token was issued by another merchant")),
+        Consent::Valid(claims) if !may_open(&claims, &cmd.user_id) => {
+            return Err(err(Code::Forbidden, "the user token is not for this user"))
+        }
+        Consent::Valid(_) => {}
     }
     let (svc, m) = (st.svc.clone(), signed.merchant_id);
     Ok(respond(st.write(move |c, now| redemptions::hold(c, &svc, &m, cmd, now)).await?))

@@ -35,7 +35,9 @@ impl ResponseError for ApiError {
 pub fn handlers<B: MessageBody + 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new()
         .handler(StatusCode::NOT_FOUND, |res| replace(res, Code::NotFound, "no such resource"))
-        .handler(StatusCode::METHOD_NOT_ALLOWED, |res| replace(res, Code::MethodNotAllowed, "this path does not take that method"))
+        .handler(StatusCode::METHOD_NOT_ALLOWED, |res| {
+            replace(res, Code::MethodNotAllowed, "this path does not take that method")
+        })
 }
 
 fn replace<B: MessageBody + 'static>(

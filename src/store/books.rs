@@ -60,8 +60,8 @@ impl Books for DbBooks<'_> {
                 entries::reference.eq(&e.reference),
             ))
             .execute(self.conn)?;
-        let mut pid = next_id(self.conn, postings::table.select(diesel::dsl::max(postings::id)))?;
-        for p in &e.postings {
+        let first_posting = next_id(self.conn, postings::table.select(diesel::dsl::max(postings::id)))?;
+        for (pid, p) in (first_posting..).zip(&e.postings) {
             let key = (e.currency.code(), p.account.name(), p.owner.as_str());
             let old: Option<i64> =
                 balances::table.find(key).select(balances::balance_minor).first(self.conn).optional()?;
@@ -90,7 +90,6 @@ impl Books for DbBooks<'_> {
                     postings::balance_after_minor.eq(new),
                 ))
                 .execute(self.conn)?;
-            pid += 1;
         }
         Ok(id)
     }

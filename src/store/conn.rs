@@ -58,7 +58,8 @@ impl DbUrl {
     pub fn connect(&self) -> Result<DbConn, StoreError> {
         match self {
             DbUrl::Sqlite(path) => {
-                let mut c = diesel::SqliteConnection::establish(path).map_err(|e| StoreError::Connect(e.to_string()))?;
+                let mut c =
+                    diesel::SqliteConnection::establish(path).map_err(|e| StoreError::Connect(e.to_string()))?;
                 // On every connection: WAL so readers never block the writer, FULL sync so a
                 // committed answer survives power loss, and foreign keys (off by default).
                 c.batch_execute(

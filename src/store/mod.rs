@@ -2,8 +2,8 @@
 //! in here; the rest of the program sees rows turned into domain types.
 
 pub mod books;
-pub mod repo;
 pub mod conn;
+pub mod repo;
 pub mod schema;
 pub mod writer;
 

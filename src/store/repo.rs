@@ -394,10 +394,8 @@ pub fn save_redemption_state(conn: &mut DbConn, r: &RedemptionRow) -> Q<()> {
 }
 
 pub fn due_holds(conn: &mut DbConn, user: Option<&str>, now: i64, limit: i64) -> Q<Vec<RedemptionRow>> {
-    let mut q = redemptions::table
-        .filter(redemptions::status.eq("held"))
-        .filter(redemptions::expires_at.le(now))
-        .into_boxed();
+    let mut q =
+        redemptions::table.filter(redemptions::status.eq("held")).filter(redemptions::expires_at.le(now)).into_boxed();
     if let Some(u) = user {
         q = q.filter(redemptions::user_id.eq(u));
     }
@@ -411,11 +409,7 @@ pub fn due_holds(conn: &mut DbConn, user: Option<&str>, now: i64, limit: i64) ->
 
 /// The canonical request and the response of the first success under a key.
 pub fn remembered(conn: &mut DbConn, scope: &str, key: &str) -> Q<Option<(String, String)>> {
-    idempotency::table
-        .find((scope, key))
-        .select((idempotency::request, idempotency::response))
-        .first(conn)
-        .optional()
+    idempotency::table.find((scope, key)).select((idempotency::request, idempotency::response)).first(conn).optional()
 }
 
 pub fn remember(conn: &mut DbConn, scope: &str, key: &str, request: &str, response: &str, now: i64) -> Q<()> {
@@ -493,7 +487,11 @@ pub fn set_meta_value(conn: &mut DbConn, k: &str, v: &str) -> Q<()> {
 pub fn user_balances(conn: &mut DbConn, user: &str) -> Q<Vec<(String, String, i64)>> {
     balances::table
         .filter(balances::owner.eq(user))
-        .filter(balances::account.like("liabilities:cashback:%").or(balances::account.eq(Account::ClawbackReceivable.name())))
+        .filter(
+            balances::account
+                .like("liabilities:cashback:%")
+                .or(balances::account.eq(Account::ClawbackReceivable.name())),
+        )
         .select((balances::currency, balances::account, balances::balance_minor))
         .load(conn)
 }

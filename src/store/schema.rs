@@ -170,6 +170,17 @@ diesel::table! {
 
 diesel::joinable!(postings -> entries (entry_id));
 diesel::allow_tables_to_appear_in_same_query!(
-    meta, merchants, merchant_secrets, programs, users, orders, refunds, redemptions, entries, postings,
-    balances, idempotency, audit,
+    meta,
+    merchants,
+    merchant_secrets,
+    programs,
+    users,
+    orders,
+    refunds,
+    redemptions,
+    entries,
+    postings,
+    balances,
+    idempotency,
+    audit,
 );

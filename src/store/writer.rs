@@ -78,11 +78,13 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`, with a queue of `capacity` jobs.
-    pub fn start(conn: DbConn, capacity: usize) -> Writer {
+    /// `reopen` gives a fresh connection after a job panicked mid-batch (the broken
+    /// transaction dies with the old connection, so nothing of that batch is booked).
+    pub fn start(conn: DbConn, capacity: usize, reopen: Reopen) -> Writer {
         let (tx, rx) = sync_channel::<Box<dyn Job>>(capacity);
         std::thread::Builder::new()
             .name("cashback-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, reopen))
             .expect("spawn the writer thread");
         Writer { queue: tx }
     }
@@ -125,7 +127,10 @@ impl Writer {
     }
 }
 
-fn run(mut conn: DbConn, rx: Receiver<Box<dyn Job>>) {
+pub type Reopen = Box<dyn Fn() -> Option<DbConn> + Send>;
+
+fn run(conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen) {
+    let mut conn = Some(conn);
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -134,17 +139,39 @@ fn run(mut conn: DbConn, rx: Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        let committed = conn
-            .transaction::<(), diesel::result::Error, _>(|c| {
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let c = conn.as_mut().expect("the writer holds a connection");
+            c.transaction::<(), diesel::result::Error, _>(|c| {
                 for job in batch.iter_mut() {
                     job.run(c);
                 }
                 Ok(())
             })
-            .map_err(|e| {
+        }));
+        let committed = match attempt {
+            Ok(r) => r.map_err(|e| {
                 tracing::error!(error = %e, jobs = batch.len(), "batch commit failed; nothing was booked");
                 e.to_string()
-            });
+            }),
+            Err(_) => {
+                tracing::error!(
+                    jobs = batch.len(),
+                    "a job panicked; its batch is rolled back and the connection reopened"
+                );
+                // Drop the broken connection first: on PostgreSQL it holds the writer lock.
+                drop(conn.take());
+                match reopen() {
+                    Some(c) => conn = Some(c),
+                    None => {
+                        for job in batch {
+                            job.finish(Err("the writer lost its database connection".into()));
+                        }
+                        return;
+                    }
+                }
+                Err("internal error; nothing was booked".to_string())
+            }
+        };
         for job in batch {
             job.finish(committed.clone());
         }

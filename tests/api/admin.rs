@@ -24,7 +24,12 @@ async fn signing_secrets_rotate_with_two_valid_at_once() {
     let v: Value = r.json().await.unwrap();
     assert!(v.get("secret").is_none(), "a secret the client sent is never returned");
     problem(app.post("/v1/checkout/quote", &q).await, 401, "signature_invalid").await;
-    problem(app.signed_as(MERCHANT, &new_secret, Method::POST, "/v1/checkout/quote", Some(&q)).await, 401, "signature_invalid").await;
+    problem(
+        app.signed_as(MERCHANT, &new_secret, Method::POST, "/v1/checkout/quote", Some(&q)).await,
+        401,
+        "signature_invalid",
+    )
+    .await;
     assert_eq!(app.signed_as(MERCHANT, "replaced", Method::POST, "/v1/checkout/quote", Some(&q)).await.status(), 200);
     // Deleting the only active secret would lock the shop out.
     let r = app.admin(Method::POST, "/v1/admin/merchants/m1/secrets", Some(&json!({"secret": "next"}))).await;
@@ -63,7 +68,16 @@ async fn verify_reports_every_check() {
     let names: Vec<&str> = v["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["entries_balance", "journal_append_only", "balances_match_postings", "funded_at_sale", "coverage", "no_overdraft", "exactly_once", "orders_match_ledger"]
+        [
+            "entries_balance",
+            "journal_append_only",
+            "balances_match_postings",
+            "funded_at_sale",
+            "coverage",
+            "no_overdraft",
+            "exactly_once",
+            "orders_match_ledger"
+        ]
     );
     assert_eq!(v["ok"], true);
 }

@@ -33,9 +33,13 @@ async fn a_food_line_uses_its_category_rates() {
     let app = spawn_app().await;
     app.setup().await;
     let mut body = order_body("A1002", "u-42", "1000.00", app.clock.now());
-    body["lines"] = json!([{"sku": "tea-1", "amount": "600.00", "category": "food"}, {"sku": "cup-2", "amount": "400.00"}]);
+    body["lines"] =
+        json!([{"sku": "tea-1", "amount": "600.00", "category": "food"}, {"sku": "cup-2", "amount": "400.00"}]);
     let v: Value = app.post("/v1/orders", &body).await.json().await.unwrap();
-    assert_eq!((&v["commission"], &v["cashback"], &v["platform"]), (&json!("140.00"), &json!("74.80"), &json!("55.20")));
+    assert_eq!(
+        (&v["commission"], &v["cashback"], &v["platform"]),
+        (&json!("140.00"), &json!("74.80"), &json!("55.20"))
+    );
     assert_eq!(v["referral"], json!({"user_id": "u-7", "amount": "10.00"}));
 }
 
@@ -54,8 +58,16 @@ async fn refunds_of_300_then_700_reverse_the_contract_figures() {
             "reversed": {"commission": "60.00", "cashback": "33.60", "referral": "3.00", "platform": "23.40"},
             "order": {"refunded": "300.00", "status": "pending"}})
     );
-    let v: Value = app.post("/v1/orders/A1001/refunds", &json!({"refund_id": "R2", "amount": "700.00"})).await.json().await.unwrap();
-    assert_eq!(v["reversed"], json!({"commission": "140.00", "cashback": "78.40", "referral": "7.00", "platform": "54.60"}));
+    let v: Value = app
+        .post("/v1/orders/A1001/refunds", &json!({"refund_id": "R2", "amount": "700.00"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["reversed"],
+        json!({"commission": "140.00", "cashback": "78.40", "referral": "7.00", "platform": "54.60"})
+    );
     assert_eq!(v["order"], json!({"refunded": "1000.00", "status": "refunded"}));
     // A full refund returns every account the order touched to where it was.
     let after: Balances = app.balances().await.into_iter().filter(|(_, v)| *v != 0).collect();
@@ -82,9 +94,15 @@ async fn cancel_reverses_what_is_left_and_blocks_later_refunds() {
     assert_eq!(v["reversed"]["cashback"], "78.40");
     assert_eq!(v["order"], json!({"refunded": "1000.00", "status": "cancelled"}));
     // Repeating the cancel answers the same body.
-    let again: Value = app.signed_as(MERCHANT, SECRET, Method::POST, "/v1/orders/A1/cancel", None).await.json().await.unwrap();
+    let again: Value =
+        app.signed_as(MERCHANT, SECRET, Method::POST, "/v1/orders/A1/cancel", None).await.json().await.unwrap();
     assert_eq!(again, v);
-    problem(app.post("/v1/orders/A1/refunds", &json!({"refund_id": "R9", "amount": "1.00"})).await, 409, "order_cancelled").await;
+    problem(
+        app.post("/v1/orders/A1/refunds", &json!({"refund_id": "R9", "amount": "1.00"})).await,
+        409,
+        "order_cancelled",
+    )
+    .await;
     assert_eq!(app.cny("u-42").await["pending"], "0.00");
     app.assert_verified().await;
 }
@@ -101,7 +119,12 @@ async fn cancelling_a_fully_refunded_order_reverses_nothing_and_keeps_refunded()
     assert_eq!(v["reversed"]["commission"], "0.00");
     assert_eq!(v["order"]["status"], "refunded");
     assert_eq!(app.entry_count().await, entries);
-    problem(app.post("/v1/orders/A1/refunds", &json!({"refund_id": "R2", "amount": "1.00"})).await, 409, "order_cancelled").await;
+    problem(
+        app.post("/v1/orders/A1/refunds", &json!({"refund_id": "R2", "amount": "1.00"})).await,
+        409,
+        "order_cancelled",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -153,8 +176,16 @@ async fn caps_cut_the_cashback_and_leave_it_in_the_platform_share() {
         app.order(&format!("B{i}"), "u-42", "10000.00", 0).await;
     }
     // 2000.00 a month: the fifth big order earns nothing more; the quote says so first.
-    let q: Value = app.post("/v1/checkout/quote", &json!({"user_id": "u-42", "currency": "CNY", "amount": "100.00"})).await.json().await.unwrap();
-    assert_eq!((&q["cashback"], &q["capped"], &q["terms"]["monthly_cap_remaining"]), (&json!("0.00"), &json!(true), &json!("0.00")));
+    let q: Value = app
+        .post("/v1/checkout/quote", &json!({"user_id": "u-42", "currency": "CNY", "amount": "100.00"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&q["cashback"], &q["capped"], &q["terms"]["monthly_cap_remaining"]),
+        (&json!("0.00"), &json!(true), &json!("0.00"))
+    );
     let v = app.order("B9", "u-42", "100.00", 0).await;
     assert_eq!((&v["cashback"], &v["capped"]), (&json!("0.00"), &json!(true)));
     app.assert_verified().await;
@@ -181,7 +212,8 @@ async fn a_quote_equals_what_the_same_order_books_and_writes_nothing() {
     }
     assert_eq!(q["terms"]["cashback_rate"], "0.112");
     assert_eq!(q["terms"]["monthly_cap_remaining"], "2000.00");
-    let anon: Value = app.post("/v1/checkout/quote", &json!({"currency": "CNY", "amount": "100.00"})).await.json().await.unwrap();
+    let anon: Value =
+        app.post("/v1/checkout/quote", &json!({"currency": "CNY", "amount": "100.00"})).await.json().await.unwrap();
     assert_eq!(anon["referral"], Value::Null);
 }
 
@@ -225,7 +257,9 @@ async fn referrer_rules() {
     assert_eq!(app.put("/v1/users/u-51", &json!({"referrer_id": "u-50"})).await.status(), 200);
     // Another merchant may not change users it did not create; an operator may.
     app.add_merchant("m2", "m2-secret").await;
-    let r = app.signed_as("m2", "m2-secret", Method::PUT, "/v1/users/u-50", Some(&json!({"payout_destinations": ["bank:1"]}))).await;
+    let r = app
+        .signed_as("m2", "m2-secret", Method::PUT, "/v1/users/u-50", Some(&json!({"payout_destinations": ["bank:1"]})))
+        .await;
     problem(r, 403, "forbidden").await;
     let r = app.admin(Method::PUT, "/v1/admin/users/u-50", Some(&json!({"payout_destinations": ["bank:1"]}))).await;
     assert_eq!(r.status(), 200);
@@ -239,10 +273,26 @@ async fn a_merchant_sees_only_its_own_orders() {
     app.order("A1", "u-42", "100.00", 0).await;
     let r = app.signed_as("m2", "m2-secret", Method::GET, "/v1/orders/A1", None).await;
     problem(r, 404, "not_found").await;
-    let r = app.signed_as("m2", "m2-secret", Method::POST, "/v1/orders/A1/refunds", Some(&json!({"refund_id": "R", "amount": "1.00"}))).await;
+    let r = app
+        .signed_as(
+            "m2",
+            "m2-secret",
+            Method::POST,
+            "/v1/orders/A1/refunds",
+            Some(&json!({"refund_id": "R", "amount": "1.00"})),
+        )
+        .await;
     problem(r, 404, "not_found").await;
     // The same order id at another merchant is another order.
-    let r = app.signed_as("m2", "m2-secret", Method::POST, "/v1/orders", Some(&order_body("A1", "u-42", "100.00", app.clock.now()))).await;
+    let r = app
+        .signed_as(
+            "m2",
+            "m2-secret",
+            Method::POST,
+            "/v1/orders",
+            Some(&order_body("A1", "u-42", "100.00", app.clock.now())),
+        )
+        .await;
     assert_eq!(r.status(), 201);
 }
 
@@ -260,7 +310,8 @@ async fn program_changes_are_new_versions_and_orders_keep_theirs() {
     let o = app.order("V2", "u-42", "100.00", 0).await;
     assert_eq!((&o["program_version"], &o["cashback"]), (&json!(2), &json!("15.00")));
     // Refunds reverse what was booked, never the current program.
-    let r: Value = app.post("/v1/orders/V1/refunds", &json!({"refund_id": "R", "amount": "100.00"})).await.json().await.unwrap();
+    let r: Value =
+        app.post("/v1/orders/V1/refunds", &json!({"refund_id": "R", "amount": "100.00"})).await.json().await.unwrap();
     assert_eq!(r["reversed"]["cashback"], "11.20");
     let all: Value = app.admin(Method::GET, "/v1/admin/merchants/m1/program", None).await.json().await.unwrap();
     assert_eq!(all["programs"].as_array().unwrap().len(), 1);

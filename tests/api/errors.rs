@@ -59,7 +59,11 @@ async fn bad_bodies_are_400_and_change_nothing() {
         ("too many decimals", with("amount", json!("100.001")), "invalid_amount"),
         ("zero", with("amount", json!("0.00")), "invalid_amount"),
         ("too large", with("amount", json!("10000000000000.00")), "invalid_amount"),
-        ("zero line", with("lines", json!([{"sku": "a", "amount": "0"}, {"sku": "b", "amount": "100.00"}])), "invalid_amount"),
+        (
+            "zero line",
+            with("lines", json!([{"sku": "a", "amount": "0"}, {"sku": "b", "amount": "100.00"}])),
+            "invalid_amount",
+        ),
     ];
     for (case, body, code) in cases {
         problem(app.post("/v1/orders", &body).await, 400, code).await;
@@ -76,8 +80,10 @@ async fn bad_bodies_are_400_and_change_nothing() {
         problem(app.post("/v1/orders/A1/refunds", &body).await, 400, "invalid_request").await;
         unchanged(&app, &before, case).await;
     }
-    problem(app.post("/v1/checkout/quote", &json!({"currency": "CNY", "amount": 5})).await, 400, "invalid_amount").await;
-    problem(app.put("/v1/users/u-42", &json!({"payout_destinations": ["nowhere"]})).await, 400, "invalid_request").await;
+    problem(app.post("/v1/checkout/quote", &json!({"currency": "CNY", "amount": 5})).await, 400, "invalid_amount")
+        .await;
+    problem(app.put("/v1/users/u-42", &json!({"payout_destinations": ["nowhere"]})).await, 400, "invalid_request")
+        .await;
     unchanged(&app, &before, "quote and user").await;
     app.assert_verified().await;
 }
@@ -94,6 +100,11 @@ async fn an_unknown_currency_is_reported_before_the_decimals() {
     b["currency"] = json!("CNY");
     b["amount"] = json!("1.001");
     problem(app.post("/v1/orders", &b).await, 400, "invalid_amount").await;
+    // Lines that do not sum are a 400 of the body itself, before any currency is judged.
+    b["currency"] = json!("XYZ");
+    b["amount"] = json!("1.00");
+    b["lines"] = json!([{"sku": "a", "amount": "0.5"}]);
+    problem(app.post("/v1/orders", &b).await, 400, "invalid_request").await;
 }
 
 #[tokio::test]
@@ -104,13 +115,40 @@ async fn credentials_are_checked_first() {
     let raw = body.to_string();
     let now = app.clock.now();
     // Missing headers.
-    let r = app.client.post(app.url("/v1/orders")).header("Content-Type", "application/json").body(raw.clone()).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/orders"))
+        .header("Content-Type", "application/json")
+        .body(raw.clone())
+        .send()
+        .await
+        .unwrap();
     problem(r, 401, "signature_invalid").await;
     // Wrong secret, stale or future timestamp, unknown merchant, a signature of another body.
-    problem(app.signed_raw(MERCHANT, "wrong", Method::POST, "/v1/orders", raw.clone(), now).await, 401, "signature_invalid").await;
-    problem(app.signed_raw(MERCHANT, SECRET, Method::POST, "/v1/orders", raw.clone(), now - 301).await, 401, "signature_invalid").await;
-    problem(app.signed_raw(MERCHANT, SECRET, Method::POST, "/v1/orders", raw.clone(), now + 301).await, 401, "signature_invalid").await;
-    problem(app.signed_raw("nobody", SECRET, Method::POST, "/v1/orders", raw.clone(), now).await, 401, "signature_invalid").await;
+    problem(
+        app.signed_raw(MERCHANT, "wrong", Method::POST, "/v1/orders", raw.clone(), now).await,
+        401,
+        "signature_invalid",
+    )
+    .await;
+    problem(
+        app.signed_raw(MERCHANT, SECRET, Method::POST, "/v1/orders", raw.clone(), now - 301).await,
+        401,
+        "signature_invalid",
+    )
+    .await;
+    problem(
+        app.signed_raw(MERCHANT, SECRET, Method::POST, "/v1/orders", raw.clone(), now + 301).await,
+        401,
+        "signature_invalid",
+    )
+    .await;
+    problem(
+        app.signed_raw("nobody", SECRET, Method::POST, "/v1/orders", raw.clone(), now).await,
+        401,
+        "signature_invalid",
+    )
+    .await;
     let sig = cashback::crypto::sign(SECRET, now, b"{}");
     let r = app
         .client
@@ -125,7 +163,8 @@ async fn credentials_are_checked_first() {
     problem(r, 401, "signature_invalid").await;
     // Size before the HMAC, content type after it.
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(70 * 1024));
-    problem(app.signed_raw(MERCHANT, "wrong", Method::POST, "/v1/orders", big, now).await, 413, "payload_too_large").await;
+    problem(app.signed_raw(MERCHANT, "wrong", Method::POST, "/v1/orders", big, now).await, 413, "payload_too_large")
+        .await;
     let sig = cashback::crypto::sign(SECRET, now, raw.as_bytes());
     let r = app
         .client
@@ -139,7 +178,13 @@ async fn credentials_are_checked_first() {
         .unwrap();
     problem(r, 415, "unsupported_media_type").await;
     // Admin routes need a known admin token.
-    let r = app.client.put(app.url("/v1/admin/merchants/m9")).json(&json!({"name": "x", "secret": "s"})).send().await.unwrap();
+    let r = app
+        .client
+        .put(app.url("/v1/admin/merchants/m9"))
+        .json(&json!({"name": "x", "secret": "s"}))
+        .send()
+        .await
+        .unwrap();
     problem(r, 401, "unauthorized").await;
     let r = app.client.get(app.url("/v1/admin/verify")).bearer_auth("nope").send().await.unwrap();
     problem(r, 401, "unauthorized").await;
@@ -153,11 +198,22 @@ async fn business_rules_refuse_and_change_nothing() {
     let app = funded().await;
     let before = ledger(&app).await;
     problem(app.get("/v1/orders/NOPE").await, 404, "not_found").await;
-    problem(app.post("/v1/orders/NOPE/refunds", &json!({"refund_id": "R", "amount": "1.00"})).await, 404, "not_found").await;
-    problem(app.post("/v1/orders/A1/refunds", &json!({"refund_id": "R", "amount": "1000.01"})).await, 422, "refund_exceeds_order").await;
+    problem(app.post("/v1/orders/NOPE/refunds", &json!({"refund_id": "R", "amount": "1.00"})).await, 404, "not_found")
+        .await;
+    problem(
+        app.post("/v1/orders/A1/refunds", &json!({"refund_id": "R", "amount": "1000.01"})).await,
+        422,
+        "refund_exceeds_order",
+    )
+    .await;
     problem(app.post("/v1/redemptions/NOPE/capture", &json!({})).await, 404, "not_found").await;
     problem(app.post("/v1/redemptions/H1/capture", &json!({"amount": "10.01"})).await, 422, "amount_too_large").await;
-    problem(app.post("/v1/redemptions/H1/refunds", &json!({"refund_id": "C", "amount": "1.00"})).await, 409, "invalid_state").await;
+    problem(
+        app.post("/v1/redemptions/H1/refunds", &json!({"refund_id": "C", "amount": "1.00"})).await,
+        409,
+        "invalid_state",
+    )
+    .await;
     problem(app.hold("H2", "u-42", "102.01").await, 422, "insufficient_balance").await;
     let mut unfunded = example_program();
     unfunded["categories"]["food"]["cashback_rate"] = json!("0.095");

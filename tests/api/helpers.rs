@@ -1,6 +1,6 @@
 use cashback::clock::Clock;
 use cashback::config::Settings;
-use cashback::crypto::{mint_wallet_token, random_key_base64, random_token, sign, SecretBox, WalletClaims};
+use cashback::crypto::{mint_wallet_token, random_id, random_key_base64, random_token, sign, SecretBox, WalletClaims};
 use cashback::http::AppState;
 use cashback::startup::{open_writer, Application, Parts};
 use cashback::store::{repo, DbUrl};
@@ -31,14 +31,16 @@ static NOTE: Once = Once::new();
 fn fresh_database() -> (String, Option<tempfile::TempDir>) {
     match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
         Some(base) => {
-            let name = format!("cashback_test_{}", random_token().to_lowercase().replace(['-', '_'], "")[..16].to_string());
+            let name = format!("cashback_{}", random_id("test"));
             let mut c = diesel::PgConnection::establish(&base).expect("connect to TEST_DATABASE_URL");
             diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut c).expect("create a test database");
             let (prefix, _) = base.rsplit_once('/').expect("a database URL with a path");
             (format!("{prefix}/{name}"), None)
         }
         None => {
-            NOTE.call_once(|| eprintln!("note: TEST_DATABASE_URL is not set; the API tests run on SQLite only (PostgreSQL skipped)"));
+            NOTE.call_once(|| {
+                eprintln!("note: TEST_DATABASE_URL is not set; the API tests run on SQLite only (PostgreSQL skipped)")
+            });
             let dir = tempfile::tempdir().expect("temp dir");
             (format!("sqlite://{}", dir.path().join("test.db").display()), Some(dir))
         }
@@ -59,7 +61,8 @@ pub async fn spawn_app() -> TestApp {
         timezone: "Asia/Shanghai".into(),
     };
     let s = settings.clone();
-    let (db_url, writer) = tokio::task::spawn_blocking(move || open_writer(&s)).await.unwrap().expect("open the database");
+    let (db_url, writer) =
+        tokio::task::spawn_blocking(move || open_writer(&s)).await.unwrap().expect("open the database");
     let clock = Clock::default();
     let parts = Parts {
         clock: clock.clone(),
@@ -90,12 +93,27 @@ impl TestApp {
     }
 
     /// A merchant-signed request, signed now by the app's clock.
-    pub async fn signed_as(&self, merchant: &str, secret: &str, method: Method, path: &str, body: Option<&Value>) -> Response {
+    pub async fn signed_as(
+        &self,
+        merchant: &str,
+        secret: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
         let raw = body.map(|b| b.to_string()).unwrap_or_default();
         self.signed_raw(merchant, secret, method, path, raw, self.clock.now()).await
     }
 
-    pub async fn signed_raw(&self, merchant: &str, secret: &str, method: Method, path: &str, raw: String, t: i64) -> Response {
+    pub async fn signed_raw(
+        &self,
+        merchant: &str,
+        secret: &str,
+        method: Method,
+        path: &str,
+        raw: String,
+        t: i64,
+    ) -> Response {
         let sig = sign(secret, t, raw.as_bytes());
         let mut r = self
             .client
@@ -136,7 +154,9 @@ impl TestApp {
     }
 
     pub async fn add_merchant(&self, id: &str, secret: &str) {
-        let r = self.admin(Method::PUT, &format!("/v1/admin/merchants/{id}"), Some(&json!({"name": id, "secret": secret}))).await;
+        let r = self
+            .admin(Method::PUT, &format!("/v1/admin/merchants/{id}"), Some(&json!({"name": id, "secret": secret})))
+            .await;
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
         let r = self.admin(Method::PUT, &format!("/v1/admin/merchants/{id}/program"), Some(&example_program())).await;
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
@@ -144,7 +164,10 @@ impl TestApp {
 
     pub fn wallet_token(&self, user: &str) -> String {
         let now = self.clock.now();
-        mint_wallet_token(&self.wallet_secret, &WalletClaims { sub: user.into(), iat: now, exp: now + 900, iss: None, jti: None })
+        mint_wallet_token(
+            &self.wallet_secret,
+            &WalletClaims { sub: user.into(), iat: now, exp: now + 900, iss: None, jti: None },
+        )
     }
 
     pub async fn wallet(&self, user: &str) -> Value {
@@ -164,7 +187,10 @@ impl TestApp {
         self.state
             .read(|c| {
                 let s = repo::snapshot(c)?;
-                Ok(s.balances.into_iter().map(|((cur, a, o), v)| ((cur.code().to_string(), a.name().to_string(), o), v)).collect())
+                Ok(s.balances
+                    .into_iter()
+                    .map(|((cur, a, o), v)| ((cur.code().to_string(), a.name().to_string(), o), v))
+                    .collect())
             })
             .await
             .unwrap()

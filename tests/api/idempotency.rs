@@ -59,7 +59,12 @@ async fn a_replay_answers_the_first_body_and_a_changed_body_conflicts() {
     let mut other = body.clone();
     other["amount"] = json!("999.00");
     problem(app.post("/v1/orders", &other).await, 409, "idempotency_conflict").await;
-    problem(app.post("/v1/orders/A1/refunds", &json!({"refund_id": "R1", "amount": "1.00"})).await, 409, "idempotency_conflict").await;
+    problem(
+        app.post("/v1/orders/A1/refunds", &json!({"refund_id": "R1", "amount": "1.00"})).await,
+        409,
+        "idempotency_conflict",
+    )
+    .await;
     let again = app.post("/v1/orders/A1/refunds", &json!({"refund_id": "R1", "amount": "1000.00"})).await;
     assert_eq!(again.status(), 200);
 }

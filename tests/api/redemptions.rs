@@ -33,13 +33,19 @@ async fn hold_then_partial_capture_returns_the_rest_to_available() {
     // The same capture again answers the same body; another amount is a conflict.
     let again: Value = app.post("/v1/redemptions/H1/capture", &json!({"amount": "30.00"})).await.json().await.unwrap();
     assert_eq!(again, c);
-    problem(app.post("/v1/redemptions/H1/capture", &json!({"amount": "10.00"})).await, 409, "idempotency_conflict").await;
+    problem(app.post("/v1/redemptions/H1/capture", &json!({"amount": "10.00"})).await, 409, "idempotency_conflict")
+        .await;
     problem(app.post("/v1/redemptions/H1/void", &json!({})).await, 409, "invalid_state").await;
     // Captured credit refunded with the order goes back to available, at most what was captured.
     let r = app.post("/v1/redemptions/H1/refunds", &json!({"refund_id": "CR1", "amount": "10.00"})).await;
     assert_eq!(r.status(), 201);
     assert_eq!(app.cny("u-42").await["available"], "92.00");
-    problem(app.post("/v1/redemptions/H1/refunds", &json!({"refund_id": "CR2", "amount": "20.01"})).await, 422, "amount_too_large").await;
+    problem(
+        app.post("/v1/redemptions/H1/refunds", &json!({"refund_id": "CR2", "amount": "20.01"})).await,
+        422,
+        "amount_too_large",
+    )
+    .await;
     let g: Value = app.get("/v1/redemptions/H1").await.json().await.unwrap();
     assert_eq!((&g["status"], &g["captured"], &g["refunded"]), (&json!("captured"), &json!("30.00"), &json!("10.00")));
     app.assert_verified().await;
@@ -55,7 +61,8 @@ async fn void_and_expiry_return_the_hold() {
     assert_eq!(app.cny("u-42").await["available"], "112.00");
     problem(app.post("/v1/redemptions/H1/capture", &json!({})).await, 409, "invalid_state").await;
 
-    let body = json!({"redemption_id": "H2", "user_id": "u-42", "currency": "CNY", "amount": "100.00", "hold_seconds": 60});
+    let body =
+        json!({"redemption_id": "H2", "user_id": "u-42", "currency": "CNY", "amount": "100.00", "hold_seconds": 60});
     assert_eq!(app.hold_with(&body, Some(&app.wallet_token("u-42"))).await.status(), 201);
     assert_eq!(app.cny("u-42").await["available"], "12.00");
     app.clock.advance(61);
@@ -77,9 +84,15 @@ async fn a_hold_needs_the_users_consent_and_enough_available() {
     problem(app.hold_with(&body, Some("not-a-token")).await, 401, "unauthorized").await;
     problem(app.hold_with(&body, Some(&app.wallet_token("u-7"))).await, 403, "forbidden").await;
     let now = app.clock.now();
-    let expired = mint_wallet_token(&app.wallet_secret, &WalletClaims { sub: "u-42".into(), iat: now - 1000, exp: now - 100, iss: None, jti: None });
+    let expired = mint_wallet_token(
+        &app.wallet_secret,
+        &WalletClaims { sub: "u-42".into(), iat: now - 1000, exp: now - 100, iss: None, jti: None },
+    );
     problem(app.hold_with(&body, Some(&expired)).await, 401, "unauthorized").await;
-    let too_long = mint_wallet_token(&app.wallet_secret, &WalletClaims { sub: "u-42".into(), iat: now, exp: now + 3600, iss: None, jti: None });
+    let too_long = mint_wallet_token(
+        &app.wallet_secret,
+        &WalletClaims { sub: "u-42".into(), iat: now, exp: now + 3600, iss: None, jti: None },
+    );
     problem(app.hold_with(&body, Some(&too_long)).await, 401, "unauthorized").await;
     problem(app.hold("H1", "u-42", "112.01").await, 422, "insufficient_balance").await;
     app.put("/v1/users/u-50", &json!({})).await;
@@ -87,9 +100,17 @@ async fn a_hold_needs_the_users_consent_and_enough_available() {
     problem(app.hold("H1", "ghost", "1.00").await, 422, "insufficient_balance").await;
     assert_eq!(app.hold("H1", "u-42", "112.00").await.status(), 201);
     problem(app.post("/v1/redemptions/H1/capture", &json!({"amount": "112.01"})).await, 422, "amount_too_large").await;
+    // No amount captures the whole hold; naming that amount on a retry is the same request.
+    let whole: Value = app.post("/v1/redemptions/H1/capture", &json!({})).await.json().await.unwrap();
+    assert_eq!(whole["captured"], "112.00");
+    let r = app.post("/v1/redemptions/H1/capture", &json!({"amount": "112.00"})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), whole);
     // Another merchant cannot see or move this hold.
     app.add_merchant("m2", "m2-secret").await;
     let r = app.signed_as("m2", "m2-secret", Method::POST, "/v1/redemptions/H1/void", None).await;
+    problem(r, 404, "not_found").await;
+    let r = app.signed_as("m2", "m2-secret", Method::GET, "/v1/redemptions/H1", None).await;
     problem(r, 404, "not_found").await;
     app.assert_verified().await;
 }
@@ -97,10 +118,17 @@ async fn a_hold_needs_the_users_consent_and_enough_available() {
 #[tokio::test]
 async fn a_merchant_wallet_secret_signs_tokens_for_its_own_customers_only() {
     let app = funded().await;
-    let r = app.admin(Method::PUT, "/v1/admin/merchants/m1", Some(&json!({"name": "m1", "wallet_secret": "m1-wallet"}))).await;
+    let r = app
+        .admin(Method::PUT, "/v1/admin/merchants/m1", Some(&json!({"name": "m1", "wallet_secret": "m1-wallet"})))
+        .await;
     assert_eq!(r.status(), 200);
     let now = app.clock.now();
-    let tok = |sub: &str| mint_wallet_token("m1-wallet", &WalletClaims { sub: sub.into(), iat: now, exp: now + 600, iss: Some("m1".into()), jti: None });
+    let tok = |sub: &str| {
+        mint_wallet_token(
+            "m1-wallet",
+            &WalletClaims { sub: sub.into(), iat: now, exp: now + 600, iss: Some("m1".into()), jti: None },
+        )
+    };
     let body = json!({"redemption_id": "H1", "user_id": "u-42", "currency": "CNY", "amount": "1.00"});
     problem(app.hold_with(&body, Some(&tok("u-42"))).await, 403, "forbidden").await;
     app.order("F2", "m1:c-9", "100.00", 8 * DAY).await;
