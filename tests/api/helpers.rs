@@ -39,12 +39,18 @@ fn fresh_database() -> (String, Option<tempfile::TempDir>) {
         }
         None => {
             NOTE.call_once(|| {
-                eprintln!("note: TEST_DATABASE_URL is not set; the API tests run on SQLite only (PostgreSQL skipped)")
+                skipped("TEST_DATABASE_URL is not set: the API tests run on SQLite only, PostgreSQL skipped")
             });
             let dir = tempfile::tempdir().expect("temp dir");
             (format!("sqlite://{}", dir.path().join("test.db").display()), Some(dir))
         }
     }
+}
+
+/// Says so on the terminal even though the test harness captures test output.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "note: {why}");
 }
 
 pub async fn spawn_app() -> TestApp {

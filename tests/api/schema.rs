@@ -83,3 +83,28 @@ fn database_urls_pick_the_backend() {
     assert!(DbUrl::parse("mysql://u@h/db").is_err());
     assert!(DbUrl::parse("cashback.db").is_err());
 }
+
+#[tokio::test]
+async fn a_second_writer_on_the_same_postgresql_database_is_refused() {
+    let app = spawn_app().await;
+    let DbUrl::Postgres(url) = app.db_url.clone() else {
+        return skipped(
+            "a_second_writer_on_the_same_postgresql_database_is_refused needs TEST_DATABASE_URL (PostgreSQL)",
+        );
+    };
+    tokio::task::spawn_blocking(move || {
+        let settings = cashback::config::Settings {
+            database_url: url,
+            bind: "127.0.0.1:0".into(),
+            admin_tokens: None,
+            admin_token: None,
+            wallet_secret: None,
+            secret_key: None,
+            timezone: "Asia/Shanghai".into(),
+        };
+        let e = cashback::startup::open_writer(&settings).err().expect("a second writer is refused");
+        assert!(e.to_string().contains("writer lock"), "{e}");
+    })
+    .await
+    .unwrap();
+}
