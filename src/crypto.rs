@@ -87,7 +87,8 @@ pub fn parse_signature_header(h: &str) -> Option<(i64, Vec<Vec<u8>>)> {
         let (k, v) = part.trim().split_once('=')?;
         match k {
             "t" => t = Some(v.parse::<i64>().ok()?),
-            "v1" => sigs.push(hex::decode(v).ok()?),
+            // One undecodable signature must not spoil the others (key rotation).
+            "v1" => sigs.extend(hex::decode(v).ok()),
             _ => {}
         }
     }
@@ -168,6 +169,9 @@ mod tests {
         assert!(!signature_matches("s2", t, body, &sigs));
         assert!(!signature_matches("s1", t + 1, body, &sigs));
         assert!(parse_signature_header("v1=00").is_none());
+        let h = format!("t=1700000000,v1=zz,v1={good}");
+        let (t, sigs) = parse_signature_header(&h).unwrap();
+        assert!(signature_matches("s1", t, body, &sigs));
     }
 
     #[test]

@@ -92,13 +92,13 @@ pub async fn seed(st: &AppState, base_url: &str) -> anyhow::Result<String> {
             paid_at: now - ago_days * 86_400 - 3_600,
             lines,
         };
-        orders::place(c, &svc, order("D1001", "bob", 100_000, 10, None), now)?;
-        orders::place(c, &svc, order("D1002", "alice", 25_000, 9, None), now)?;
+        orders::place(c, &svc, order("D1001", "bob", 100_000, 10, None).into(), now)?;
+        orders::place(c, &svc, order("D1002", "alice", 25_000, 9, None).into(), now)?;
         let lines = vec![
             LineCmd { sku: "tea-1".into(), amount: 60_000, category: Some("food".into()) },
             LineCmd { sku: "cup-2".into(), amount: 40_000, category: None },
         ];
-        orders::place(c, &svc, order("D1003", "bob", 100_000, 1, Some(lines)), now)?;
+        orders::place(c, &svc, order("D1003", "bob", 100_000, 1, Some(lines)).into(), now)?;
         let refund = RefundCmd {
             refund_id: "R1".into(),
             amount: RawAmount::parse("300.00").expect("amount"),

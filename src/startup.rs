@@ -60,6 +60,7 @@ impl Application {
             svc: Services { tz, secrets: parts.secrets },
             admin_tokens: parts.admin_tokens,
             wallet_secret: parts.wallet_secret,
+            rate_limit: http::limit::RateLimit::new(settings.rate_limit, settings.rate_burst),
         });
         let listener = TcpListener::bind(&settings.bind)?;
         let port = listener.local_addr()?.port();

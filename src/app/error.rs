@@ -29,6 +29,7 @@ pub enum Code {
     RefundExceedsOrder,
     AmountTooLarge,
     InsufficientBalance,
+    RateLimited,
     Unavailable,
     Internal,
 }
@@ -55,6 +56,7 @@ impl Code {
             Code::RefundExceedsOrder => "refund_exceeds_order",
             Code::AmountTooLarge => "amount_too_large",
             Code::InsufficientBalance => "insufficient_balance",
+            Code::RateLimited => "rate_limited",
             Code::Unavailable => "unavailable",
             Code::Internal => "internal",
         }
@@ -76,6 +78,7 @@ impl Code {
             | Code::RefundExceedsOrder
             | Code::AmountTooLarge
             | Code::InsufficientBalance => 422,
+            Code::RateLimited => 429,
             Code::Unavailable => 503,
             Code::Internal => 500,
         }
@@ -102,6 +105,7 @@ impl Code {
             Code::RefundExceedsOrder => "Refund exceeds order",
             Code::AmountTooLarge => "Amount too large",
             Code::InsufficientBalance => "Insufficient balance",
+            Code::RateLimited => "Too many requests",
             Code::Unavailable => "Service unavailable",
             Code::Internal => "Internal error",
         }

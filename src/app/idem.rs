@@ -30,3 +30,17 @@ pub fn remember(
 ) -> ApiResult<()> {
     Ok(repo::remember(conn, scope, key, canonical, &body.to_string(), now)?)
 }
+
+/// A request whose currency could not be judged yet (its checks come after the key's): an
+/// existing key is a conflict, since its first body had a currency that was fine.
+pub fn deferred<T>(conn: &mut DbConn, scope: &str, key: &str, resolved: ApiResult<T>) -> ApiResult<T> {
+    match resolved {
+        Ok(v) => Ok(v),
+        Err(e) => match repo::remembered(conn, scope, key)? {
+            Some(_) => {
+                Err(err(Code::IdempotencyConflict, format!("{key:?} was already used with a different request")))
+            }
+            None => Err(e),
+        },
+    }
+}

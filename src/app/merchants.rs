@@ -51,6 +51,10 @@ pub fn put(
     now: i64,
 ) -> ApiResult<Outcome> {
     let id = client_id("merchant_id", id)?;
+    if id.contains(':') {
+        // `<merchant_id>:<customer id>` names a shop's own customers; a ':' would make that ambiguous.
+        return Err(err(Code::InvalidRequest, "merchant_id may not contain ':'"));
+    }
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(err(Code::InvalidRequest, "name must be 1-200 characters"));

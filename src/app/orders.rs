@@ -69,6 +69,20 @@ pub struct LineCmd {
     pub category: Option<String>,
 }
 
+/// An order whose body passed its grammar; what depends on its currency is judged after the
+/// idempotency key (API.md §1: 409 before 422).
+pub struct OrderCmd {
+    pub merchant_id: String,
+    pub order_id: String,
+    pub resolved: ApiResult<PlaceOrder>,
+}
+
+impl From<PlaceOrder> for OrderCmd {
+    fn from(p: PlaceOrder) -> OrderCmd {
+        OrderCmd { merchant_id: p.merchant_id.clone(), order_id: p.order_id.clone(), resolved: Ok(p) }
+    }
+}
+
 /// A validated order: what the idempotency check compares, in canonical form.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PlaceOrder {
@@ -139,7 +153,7 @@ fn domain_lines(lines: &Option<Vec<LineCmd>>, amount: i64) -> Vec<Line> {
 }
 
 impl OrderIn {
-    pub fn validate(self, merchant_id: &str, now: i64) -> ApiResult<PlaceOrder> {
+    pub fn validate(self, merchant_id: &str, now: i64) -> ApiResult<OrderCmd> {
         let order_id = long_id("order_id", &self.order_id)?;
         let user_id = client_id("user_id", &self.user_id)?;
         let raw = money("amount", &self.amount)?;
@@ -148,19 +162,21 @@ impl OrderIn {
         if paid_at > now + MAX_CLOCK_SKEW {
             return Err(err(Code::InvalidRequest, "paid_at is more than 300 s ahead of the server clock"));
         }
-        let cur = currency(&self.currency)?;
-        let amount = positive("amount", &raw, cur)?;
-        let lines = lines(&self.lines, cur, amount)?;
-        Ok(PlaceOrder {
-            merchant_id: merchant_id.to_string(),
-            order_id,
-            user_id,
-            currency: cur,
-            currency_code: cur.code(),
-            amount,
-            paid_at,
-            lines,
-        })
+        let resolved = currency(&self.currency).and_then(|cur| {
+            let amount = positive("amount", &raw, cur)?;
+            let lines = lines(&self.lines, cur, amount)?;
+            Ok(PlaceOrder {
+                merchant_id: merchant_id.to_string(),
+                order_id: order_id.clone(),
+                user_id,
+                currency: cur,
+                currency_code: cur.code(),
+                amount,
+                paid_at,
+                lines,
+            })
+        });
+        Ok(OrderCmd { merchant_id: merchant_id.to_string(), order_id, resolved })
     }
 }
 
@@ -225,8 +241,9 @@ pub fn view(o: &OrderRow, svc: &Services, refunds: Option<&[RefundRow]>) -> Valu
     v
 }
 
-pub fn place(conn: &mut DbConn, svc: &Services, cmd: PlaceOrder, now: i64) -> ApiResult<Outcome> {
+pub fn place(conn: &mut DbConn, svc: &Services, cmd: OrderCmd, now: i64) -> ApiResult<Outcome> {
     let scope = idem::scope(&["order", &cmd.merchant_id]);
+    let cmd = idem::deferred(conn, &scope, &cmd.order_id, cmd.resolved)?;
     let canonical = serde_json::to_string(&cmd).expect("order serializes");
     if let Some(prev) = idem::check(conn, &scope, &cmd.order_id, &canonical)? {
         return Ok(Outcome::Replayed(prev));
@@ -373,7 +390,9 @@ pub fn refund(conn: &mut DbConn, merchant: &str, order_id: &str, cmd: RefundCmd,
     if let Some(prev) = idem::check(conn, &scope, &cmd.refund_id, &canonical)? {
         return Ok(Outcome::Replayed(prev));
     }
-    let at = cmd.refunded_at.unwrap_or(now);
+    // Without a refunded_at, the refund happened now, but never before the order was paid
+    // (a paid_at may be up to 300 s ahead of our clock).
+    let at = cmd.refunded_at.unwrap_or(now.max(row.paid_at));
     if at < row.paid_at {
         return Err(err(Code::InvalidRequest, "refunded_at is before the order's paid_at"));
     }

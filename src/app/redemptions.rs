@@ -46,13 +46,14 @@ pub struct CreditRefundIn {
     pub amount: Value,
 }
 
+/// A hold whose body passed its grammar; its currency and amount are judged after the
+/// idempotency key and the user's consent.
 pub struct HoldCmd {
     pub redemption_id: String,
     pub user_id: String,
-    pub currency: Currency,
-    pub amount: i64,
     pub order_id: Option<String>,
     pub hold_seconds: i64,
+    pub resolved: ApiResult<(Currency, i64)>,
 }
 
 impl HoldIn {
@@ -65,9 +66,8 @@ impl HoldIn {
             return Err(err(Code::InvalidRequest, format!("hold_seconds must be between 1 and {MAX_HOLD_SECONDS}")));
         }
         let raw = money("amount", &self.amount)?;
-        let cur = currency(&self.currency)?;
-        let amount = positive("amount", &raw, cur)?;
-        Ok(HoldCmd { redemption_id, user_id, currency: cur, amount, order_id, hold_seconds })
+        let resolved = currency(&self.currency).and_then(|cur| Ok((cur, positive("amount", &raw, cur)?)));
+        Ok(HoldCmd { redemption_id, user_id, order_id, hold_seconds, resolved })
     }
 }
 
@@ -93,13 +93,17 @@ pub fn view(r: &RedemptionRow, svc: &Services, now: i64) -> Value {
 
 pub fn hold(conn: &mut DbConn, svc: &Services, merchant: &str, cmd: HoldCmd, now: i64) -> ApiResult<Outcome> {
     let scope = idem::scope(&["redemption", merchant]);
+    let (cur, amount) = idem::deferred(conn, &scope, &cmd.redemption_id, cmd.resolved)?;
     let canonical = json!({
-        "user_id": cmd.user_id, "currency": cmd.currency.code(), "amount": cmd.amount,
+        "user_id": cmd.user_id, "currency": cur.code(), "amount": amount,
         "order_id": cmd.order_id, "hold_seconds": cmd.hold_seconds,
     })
     .to_string();
     if let Some(prev) = idem::check(conn, &scope, &cmd.redemption_id, &canonical)? {
         return Ok(Outcome::Replayed(prev));
+    }
+    if repo::current_program(conn, merchant, cur.code())?.is_none() {
+        return Err(err(Code::CurrencyNotSupported, format!("the merchant has no program in {cur}")));
     }
     if repo::user(conn, &cmd.user_id)?.is_none() {
         return Err(err(Code::InsufficientBalance, "the user has no available balance"));
@@ -109,8 +113,8 @@ pub fn hold(conn: &mut DbConn, svc: &Services, merchant: &str, cmd: HoldCmd, now
         merchant_id: merchant.to_string(),
         redemption_id: cmd.redemption_id.clone(),
         user_id: cmd.user_id.clone(),
-        currency: cmd.currency.code().to_string(),
-        amount_minor: cmd.amount,
+        currency: cur.code().to_string(),
+        amount_minor: amount,
         captured_minor: 0,
         refunded_minor: 0,
         status: RedemptionStatus::Held.as_str().to_string(),

@@ -51,13 +51,6 @@ pub fn view(u: &UserRow, svc: &Services) -> Value {
     json!({"user_id": u.user_id, "referrer_id": u.referrer_id, "payout_destinations": dests, "created_at": format_ts(u.created_at, svc.tz)})
 }
 
-fn may_change(actor: &Actor, u: &UserRow) -> bool {
-    match actor {
-        Actor::Operator(_) => true,
-        Actor::Merchant(m) => u.created_by.as_deref() == Some(m.as_str()),
-    }
-}
-
 fn check_referrer(conn: &mut DbConn, user: &UserRow, referrer: &str) -> ApiResult<()> {
     let invalid = |why: &str| Err(err(Code::ReferrerInvalid, format!("referrer {referrer:?} {why}")));
     if referrer == user.user_id {
@@ -73,6 +66,15 @@ fn check_referrer(conn: &mut DbConn, user: &UserRow, referrer: &str) -> ApiResul
     Ok(())
 }
 
+/// The merchant whose namespace a user id is in: `<merchant_id>:<customer id>` names that
+/// shop's own customer, whoever mentions it first.
+fn namespace_owner(conn: &mut DbConn, user_id: &str) -> ApiResult<Option<String>> {
+    match user_id.split_once(':') {
+        Some((m, _)) if repo::merchant(conn, m)?.is_some() => Ok(Some(m.to_string())),
+        _ => Ok(None),
+    }
+}
+
 pub fn put(
     conn: &mut DbConn,
     svc: &Services,
@@ -86,6 +88,20 @@ pub fn put(
     let dests = input.payout_destinations.as_deref().map(destinations).transpose()?;
     let existing = repo::user(conn, &user_id)?;
     let created = existing.is_none();
+    if let Actor::Merchant(m) = actor {
+        // Another merchant's user is not this merchant's to change, nor to read: the answer
+        // would show its payout destinations.
+        let owner = match &existing {
+            Some(u) => u.created_by.clone(),
+            None => namespace_owner(conn, &user_id)?.or_else(|| Some(m.clone())),
+        };
+        if owner.as_deref() != Some(m.as_str()) {
+            return Err(err(
+                Code::Forbidden,
+                format!("user {user_id:?} belongs to another merchant or to the platform"),
+            ));
+        }
+    }
     let mut u = match existing {
         Some(u) => u,
         None => {
@@ -108,9 +124,6 @@ pub fn put(
     let new_dests = dests.map(|d| serde_json::to_string(&d).expect("strings serialize"));
     let changes_referrer = referrer.is_some() && referrer != u.referrer_id;
     let changes_dests = new_dests.as_ref().is_some_and(|d| *d != u.payout_destinations);
-    if !created && (changes_referrer || changes_dests) && !may_change(actor, &u) {
-        return Err(err(Code::Forbidden, format!("user {user_id:?} was not created by this merchant")));
-    }
     if let Some(r) = &referrer {
         match &u.referrer_id {
             Some(current) if current != r => {
@@ -149,11 +162,12 @@ pub fn ensure(conn: &mut DbConn, user_id: &str, merchant: &str, now: i64) -> Api
     if let Some(u) = repo::user(conn, user_id)? {
         return Ok(u);
     }
+    let owner = namespace_owner(conn, user_id)?.unwrap_or_else(|| merchant.to_string());
     let mut u = UserRow {
         user_id: user_id.to_string(),
         referrer_id: None,
         payout_destinations: "[]".into(),
-        created_by: Some(merchant.to_string()),
+        created_by: Some(owner),
         created_seq: 0,
         created_at: now,
         updated_at: now,

@@ -13,15 +13,20 @@ pub struct EntryRow {
     pub currency: Currency,
     pub merchant_id: Option<String>,
     pub order_id: Option<String>,
+    /// The refund id or redemption id the entry books.
+    pub reference: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct PostingRow {
+    pub id: i64,
     pub entry_id: i64,
     pub account: Account,
     pub owner: String,
     pub currency: Currency,
     pub amount: i64,
+    /// The account's balance after this posting, as recorded when it was booked.
+    pub balance_after: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -125,6 +130,17 @@ fn balances_match(s: &Snapshot, sums: &BTreeMap<(Currency, Account, String), i64
             problems.push(format!("{} {} {}: postings {v}, no stored balance", k.0, k.1.name(), k.2));
         }
     }
+    // Each posting's recorded balance-after is the running sum of its account, in booking order.
+    let mut ordered: Vec<&PostingRow> = s.postings.iter().collect();
+    ordered.sort_by_key(|p| p.id);
+    let mut running: HashMap<(Currency, Account, &str), i64> = HashMap::new();
+    for p in ordered {
+        let r = running.entry((p.currency, p.account, p.owner.as_str())).or_default();
+        *r += p.amount;
+        if *r != p.balance_after {
+            problems.push(format!("posting {}: balance after is {}, the running sum {r}", p.id, p.balance_after));
+        }
+    }
     check("balances_match_postings", problems, format!("{} stored balances equal their postings", s.balances.len()))
 }
 
@@ -202,20 +218,33 @@ fn no_overdraft(sums: &BTreeMap<(Currency, Account, String), i64>) -> Check {
 }
 
 fn exactly_once(s: &Snapshot) -> Check {
-    let mut seen: HashMap<(String, String, Option<String>, &'static str), usize> = HashMap::new();
+    // Each business event books at most one entry: an order is paid and released once, each
+    // refund id once per order, and each redemption is held, captured, voided or expired once
+    // and refunded once per credit refund id.
+    let mut seen: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
     let mut problems = vec![];
     for e in &s.entries {
-        if let (Some(m), Some(o)) = (&e.merchant_id, &e.order_id) {
-            if matches!(e.kind, EntryKind::OrderPaid | EntryKind::Release) {
-                let n = seen.entry((m.clone(), o.clone(), None, e.kind.as_str())).or_default();
-                *n += 1;
-                if *n == 2 {
-                    problems.push(format!("order {m}/{o} has more than one {} entry", e.kind.as_str()));
-                }
+        let m = e.merchant_id.as_deref().unwrap_or("");
+        let key = match e.kind {
+            EntryKind::OrderPaid | EntryKind::Release => (m, e.order_id.as_deref().unwrap_or(""), ""),
+            EntryKind::Refund => (m, e.order_id.as_deref().unwrap_or(""), e.reference.as_deref().unwrap_or("")),
+            EntryKind::Hold | EntryKind::CreditRefund => (m, "", e.reference.as_deref().unwrap_or("")),
+            EntryKind::Capture | EntryKind::Void | EntryKind::HoldExpired => {
+                (m, "", e.reference.as_deref().unwrap_or(""))
             }
+        };
+        let kind = match e.kind {
+            // A hold ends once, whichever way.
+            EntryKind::Capture | EntryKind::Void | EntryKind::HoldExpired => "hold_end",
+            k => k.as_str(),
+        };
+        let n = seen.entry((key.0, key.1, key.2, kind)).or_default();
+        *n += 1;
+        if *n == 2 {
+            problems.push(format!("{kind} of {}/{}{} booked more than once", key.0, key.1, key.2));
         }
     }
-    check("exactly_once", problems, "each order paid and released at most once".into())
+    check("exactly_once", problems, format!("{} entries, each event booked at most once", s.entries.len()))
 }
 
 fn orders_match_ledger(s: &Snapshot) -> Check {
@@ -240,7 +269,13 @@ fn orders_match_ledger(s: &Snapshot) -> Check {
                     Account::MerchantReceivable => mr += p.amount,
                     Account::PlatformShare => ps += p.amount,
                     a if a.owner() == super::ledger::Owner::User && p.owner == o.user_id => buyer += p.amount,
-                    a if a.owner() == super::ledger::Owner::User => referrer += p.amount,
+                    a if a.owner() == super::ledger::Owner::User && Some(&p.owner) == o.referrer_id.as_ref() => {
+                        referrer += p.amount
+                    }
+                    a if a.owner() == super::ledger::Owner::User => problems.push(format!(
+                        "order {}/{}: a posting to {}, who is neither buyer nor referrer",
+                        o.merchant_id, o.order_id, p.owner
+                    )),
                     _ => {}
                 }
             }
@@ -253,4 +288,77 @@ fn orders_match_ledger(s: &Snapshot) -> Check {
         }
     }
     check("orders_match_ledger", problems, format!("{} orders equal what the ledger booked for them", s.orders.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::engine::{book_order, refund_order, Order, OrderStatus};
+    use crate::domain::ledger::Books;
+    use crate::domain::memory::MemoryBooks;
+    use crate::domain::program::Components;
+
+    fn order() -> Order {
+        Order {
+            merchant_id: "m".into(),
+            order_id: "o".into(),
+            user_id: "u".into(),
+            referrer_id: Some("r".into()),
+            currency: Currency::parse("CNY").unwrap(),
+            amount: 1000,
+            paid_at: 0,
+            release_at: 10,
+            booked: Components { commission: 200, cashback: 100, referral: 10, platform: 90 },
+            reversed: Components::default(),
+            refunded: 0,
+            status: OrderStatus::Pending,
+            released_at: None,
+        }
+    }
+
+    fn failing(s: &Snapshot) -> Vec<&'static str> {
+        verify(s).into_iter().filter(|c| !c.ok).map(|c| c.name).collect()
+    }
+
+    #[test]
+    fn a_sound_ledger_passes_and_each_kind_of_damage_is_caught() {
+        let mut b = MemoryBooks::default();
+        let mut o = order();
+        book_order(&mut b, &o).unwrap();
+        refund_order(&mut b, &mut o, 100, 5, false, "R1").unwrap();
+        let good = b.snapshot(vec![o.clone()]);
+        assert!(failing(&good).is_empty(), "{:?}", verify(&good));
+
+        // The same refund booked twice.
+        let mut twice = b.clone();
+        let dup = twice.entries.last().unwrap().1.clone();
+        twice.append(&dup).unwrap();
+        assert!(failing(&twice.snapshot(vec![o.clone()])).contains(&"exactly_once"));
+
+        // A referral credited to someone else than the referrer.
+        let mut wrong = good.clone();
+        for p in wrong.postings.iter_mut().filter(|p| p.owner == "r") {
+            p.owner = "x".into();
+        }
+        assert!(failing(&wrong).contains(&"orders_match_ledger"));
+
+        // A stored balance or a balance-after that disagrees with the postings.
+        let mut bal = good.clone();
+        *bal.balances.values_mut().next().unwrap() += 1;
+        assert_eq!(failing(&bal), ["balances_match_postings"]);
+        let mut after = good.clone();
+        after.postings[0].balance_after += 1;
+        assert_eq!(failing(&after), ["balances_match_postings"]);
+
+        // An unbalanced entry, unguarded journal, an unfunded order.
+        let mut unbalanced = good.clone();
+        unbalanced.postings[0].amount += 1;
+        assert!(failing(&unbalanced).contains(&"entries_balance"));
+        let mut unguarded = good.clone();
+        unguarded.journal_guarded = false;
+        assert_eq!(failing(&unguarded), ["journal_append_only"]);
+        let mut unfunded = good.clone();
+        unfunded.orders[0].booked.cashback = 195;
+        assert!(failing(&unfunded).contains(&"funded_at_sale"));
+    }
 }

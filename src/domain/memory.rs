@@ -32,6 +32,7 @@ impl Books for MemoryBooks {
 impl MemoryBooks {
     pub fn snapshot(&self, orders: Vec<super::engine::Order>) -> Snapshot {
         let mut s = Snapshot { balances: self.balances.clone(), orders, journal_guarded: true, ..Default::default() };
+        let mut running: BTreeMap<(Currency, Account, String), i64> = BTreeMap::new();
         for (id, e) in &self.entries {
             s.entries.push(EntryRow {
                 id: *id,
@@ -39,9 +40,14 @@ impl MemoryBooks {
                 currency: e.currency,
                 merchant_id: e.merchant_id.clone(),
                 order_id: e.order_id.clone(),
+                reference: e.reference.clone(),
             });
             for p in &e.postings {
+                let r = running.entry((e.currency, p.account, p.owner.clone())).or_default();
+                *r += p.amount;
                 s.postings.push(PostingRow {
+                    id: s.postings.len() as i64 + 1,
+                    balance_after: *r,
                     entry_id: *id,
                     account: p.account,
                     owner: p.owner.clone(),

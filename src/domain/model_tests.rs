@@ -52,6 +52,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 struct Model {
+    seq: usize,
     books: MemoryBooks,
     orders: Vec<Order>,
     reds: Vec<Redemption>,
@@ -64,7 +65,7 @@ fn cny() -> Currency {
 
 impl Model {
     fn new(program: Program) -> Model {
-        Model { books: MemoryBooks::default(), orders: vec![], reds: vec![], program }
+        Model { seq: 0, books: MemoryBooks::default(), orders: vec![], reds: vec![], program }
     }
 
     fn order(&mut self, user: &str, referrer: Option<&str>, amount: i64) -> usize {
@@ -90,8 +91,15 @@ impl Model {
         n
     }
 
+    /// A fresh refund id: each refund is its own event.
+    fn next_id(&mut self) -> String {
+        self.seq += 1;
+        format!("r{}", self.seq)
+    }
+
     fn apply(&mut self, op: &Op) {
         let users = ["u0", "u1", "u2", "u3"];
+        let id = self.next_id();
         match *op {
             Op::Order { user, referred, amount } => {
                 let u = users[user as usize];
@@ -102,7 +110,7 @@ impl Model {
                 if let Some(o) = self.orders.get_mut(order % 64) {
                     let amount = (o.amount * permille / 1000).max(1);
                     let before = o.clone();
-                    if let Err(e) = refund_order(&mut self.books, o, amount, 3_000, false, "r") {
+                    if let Err(e) = refund_order(&mut self.books, o, amount, 3_000, false, &id) {
                         assert!(matches!(e, LedgerError::RefundExceedsOrder { .. } | LedgerError::OrderCancelled));
                         assert_eq!(*o, before, "a refused refund changed the order");
                     }
@@ -161,7 +169,7 @@ impl Model {
             Op::CreditRefund { red, permille } => {
                 if let Some(r) = self.reds.get_mut(red % 64) {
                     let amount = (r.captured * permille / 1000).max(1);
-                    let _ = credit_refund(&mut self.books, r, amount, 3_100, "cr");
+                    let _ = credit_refund(&mut self.books, r, amount, 3_100, &id);
                 }
             }
         }
@@ -218,13 +226,13 @@ proptest! {
             let o = &mut m.orders[n];
             let step = (o.amount - o.refunded) * permille / 1000;
             if step > 0 {
-                refund_order(&mut m.books, o, step, 3_000, false, "r").unwrap();
+                refund_order(&mut m.books, o, step, 3_000, false, &format!("part{permille}-{}", o.refunded)).unwrap();
             }
         }
         let o = &mut m.orders[n];
         let rest = o.amount - o.refunded;
         if rest > 0 {
-            refund_order(&mut m.books, o, rest, 3_000, false, "r").unwrap();
+            refund_order(&mut m.books, o, rest, 3_000, false, "rest").unwrap();
         }
         prop_assert_eq!(o.status, OrderStatus::Refunded);
         let after: BTreeMap<_, _> = m.books.balances.iter().filter(|(_, v)| **v != 0).map(|(k, v)| (k.clone(), *v)).collect();

@@ -29,10 +29,12 @@ pub fn month_bounds(ts: i64, tz: Tz) -> (i64, i64) {
 /// daylight-saving change skips midnight).
 pub fn start_of_day(d: NaiveDate, tz: Tz) -> i64 {
     let midnight = d.and_hms_opt(0, 0, 0).expect("midnight");
-    match tz.from_local_datetime(&midnight) {
-        chrono::LocalResult::Single(x) | chrono::LocalResult::Ambiguous(x, _) => x.timestamp(),
-        chrono::LocalResult::None => tz.from_utc_datetime(&midnight).timestamp(),
-    }
+    // Where a daylight-saving change skips midnight, the day starts when the gap ends.
+    (0..=4 * 60)
+        .step_by(15)
+        .find_map(|m| tz.from_local_datetime(&(midnight + chrono::Duration::minutes(m))).earliest())
+        .map(|x| x.timestamp())
+        .unwrap_or_else(|| tz.from_utc_datetime(&midnight).timestamp())
 }
 
 #[cfg(test)]
@@ -55,5 +57,13 @@ mod tests {
         let (a, b) = month_bounds(t, tz);
         assert_eq!(format_ts(a, tz), "2026-12-01T00:00:00+08:00");
         assert_eq!(format_ts(b, tz), "2027-01-01T00:00:00+08:00");
+    }
+
+    #[test]
+    fn a_day_whose_midnight_is_skipped_starts_when_the_gap_ends() {
+        // Santiago moved its clocks from 00:00 to 01:00 on 2024-09-08.
+        let tz: Tz = "America/Santiago".parse().unwrap();
+        let d = NaiveDate::from_ymd_opt(2024, 9, 8).unwrap();
+        assert_eq!(format_ts(start_of_day(d, tz), tz), "2024-09-08T01:00:00-03:00");
     }
 }

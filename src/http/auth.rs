@@ -24,9 +24,23 @@ fn bad_signature(detail: &str) -> crate::app::error::ApiError {
     err(Code::SignatureInvalid, detail)
 }
 
+/// A merchant's credentials, checked before the body is read.
+pub struct Credentials {
+    merchant_id: String,
+    t: i64,
+    sigs: Vec<Vec<u8>>,
+    secrets: Vec<String>,
+}
+
 /// Checks a merchant-signed request in the contract's order: headers and freshness (401),
 /// size (413), the HMAC (401), the content type (415).
 pub async fn merchant(req: &HttpRequest, payload: web::Payload, st: &AppState) -> ApiResult<Signed> {
+    let c = merchant_credentials(req, st).await?;
+    merchant_body(req, payload, st, c).await
+}
+
+/// The signature headers: present, fresh, of a known merchant (401 `signature_invalid`).
+pub async fn merchant_credentials(req: &HttpRequest, st: &AppState) -> ApiResult<Credentials> {
     let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let merchant_id = h("X-Cashback-Merchant").ok_or_else(|| bad_signature("X-Cashback-Merchant is missing"))?;
     let sig = h("X-Cashback-Signature").ok_or_else(|| bad_signature("X-Cashback-Signature is missing"))?;
@@ -35,7 +49,7 @@ pub async fn merchant(req: &HttpRequest, payload: web::Payload, st: &AppState) -
     if sigs.is_empty() {
         return Err(bad_signature("X-Cashback-Signature has no v1 signature"));
     }
-    if (st.clock.now() - t).abs() > SIGNATURE_WINDOW {
+    if st.clock.now().saturating_sub(t).unsigned_abs() > SIGNATURE_WINDOW as u64 {
         return Err(bad_signature("the signature's timestamp is more than 300 s from the server clock"));
     }
     let svc = st.svc.clone();
@@ -44,13 +58,33 @@ pub async fn merchant(req: &HttpRequest, payload: web::Payload, st: &AppState) -
         .read(move |c| merchants::signing_secrets(c, &svc, &m))
         .await?
         .ok_or_else(|| bad_signature("unknown merchant"))?;
+    Ok(Credentials { merchant_id, t, sigs, secrets })
+}
+
+/// The body: its size (413), its HMAC (401), then its content type (415).
+pub async fn merchant_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    st: &AppState,
+    c: Credentials,
+) -> ApiResult<Signed> {
     let body = body::read(req, payload, body::JSON_LIMIT).await?;
-    if !secrets.iter().any(|s| signature_matches(s, t, &body, &sigs)) {
-        tracing::info!(merchant_id = %merchant_id, "signature mismatch");
+    if !c.secrets.iter().any(|s| signature_matches(s, c.t, &body, &c.sigs)) {
+        tracing::info!(merchant_id = %c.merchant_id, "signature mismatch");
         return Err(bad_signature("the signature does not match the body"));
     }
+    // Counted only once the merchant is proven, so nobody can spend another shop's budget.
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    st.rate_limit.check(&c.merchant_id, now)?;
     body::require_json(req, &body)?;
-    Ok(Signed { merchant_id, body })
+    Ok(Signed { merchant_id: c.merchant_id, body })
+}
+
+impl Credentials {
+    pub fn merchant_id(&self) -> &str {
+        &self.merchant_id
+    }
 }
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
@@ -93,16 +127,19 @@ pub async fn user_token(token: Option<&str>, signing_merchant: &str, st: &AppSta
     let issuer = peek_issuer(&token).ok_or_else(|| unauthorized("the user token is not a JWT"))?;
     let secret = match &issuer {
         None => st.wallet_secret.clone(),
-        Some(iss) if iss == signing_merchant => {
+        Some(iss) => {
             let (svc, m) = (st.svc.clone(), iss.clone());
             st.read(move |c| merchants::wallet_secret(c, &svc, &m)).await?
         }
-        Some(_) => return Ok(Consent::ForeignIssuer),
     };
     let secret = secret.ok_or_else(|| unauthorized("no wallet secret is configured for this token's issuer"))?;
     let claims = verify_wallet_token(&token, &secret, st.clock.now(), WALLET_TOKEN_MAX_LIFE)
         .ok_or_else(|| unauthorized("the user token is invalid or expired"))?;
-    Ok(Consent::Valid(claims))
+    // A valid token of another shop's customer is refused once the body has been judged.
+    Ok(match issuer {
+        Some(iss) if iss != signing_merchant => Consent::ForeignIssuer,
+        _ => Consent::Valid(claims),
+    })
 }
 
 /// Whether a token's issuer may open `user_id`: the platform any user, a merchant only

@@ -99,9 +99,11 @@ fn empty(body: &[u8]) -> Result<(), crate::app::error::ApiError> {
     params(("X-Cashback-User-Token" = String, Header, description = "a wallet token of the user")),
     responses((status = 201, description = "held")))]
 pub async fn hold(req: HttpRequest, payload: web::Payload, st: St) -> HttpResult {
-    let signed = auth::merchant(&req, payload, &st).await?;
+    // Both credentials first (401), then the body (413, 401, 415, 400), then consent (403).
+    let creds = auth::merchant_credentials(&req, &st).await?;
     let token = req.headers().get("X-Cashback-User-Token").and_then(|v| v.to_str().ok());
-    let consent = auth::user_token(token, &signed.merchant_id, &st).await?;
+    let consent = auth::user_token(token, creds.merchant_id(), &st).await?;
+    let signed = auth::merchant_body(&req, payload, &st, creds).await?;
     let cmd = input::json::<HoldIn>(&signed.body)?.validate()?;
     match consent {
         Consent::ForeignIssuer => return Err(err(Code::Forbidden, "the user token was issued by another merchant")),

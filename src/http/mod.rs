@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod checkout;
+pub mod limit;
 pub mod openapi;
 pub mod ops;
 pub mod problem;
@@ -26,6 +27,7 @@ pub struct AppState {
     pub admin_tokens: Vec<(String, String)>,
     /// CASHBACK_WALLET_SECRET: signs platform wallet tokens.
     pub wallet_secret: Option<String>,
+    pub rate_limit: limit::RateLimit,
 }
 
 impl AppState {

@@ -3,6 +3,7 @@
 use super::{AppState, HttpResult};
 use crate::store::conn::migrations_current;
 use actix_web::{web, HttpResponse};
+use diesel::connection::SimpleConnection;
 use serde_json::json;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -17,14 +18,16 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The database is reachable and its migrations are current.
+/// The database is reachable, its migrations are current, and the writer books.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 pub async fn readyz(st: web::Data<AppState>) -> HttpResult {
     let current = st.read(|c| Ok(migrations_current(c))).await;
-    Ok(match current {
-        Ok(true) => HttpResponse::Ok().json(json!({"status": "ready"})),
-        Ok(false) => HttpResponse::ServiceUnavailable().json(json!({"status": "migrations pending"})),
-        Err(_) => HttpResponse::ServiceUnavailable().json(json!({"status": "database unreachable"})),
+    let writer = st.write(|c, _| Ok(c.batch_execute("SELECT 1")?)).await;
+    Ok(match (current, writer) {
+        (Ok(true), Ok(())) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        (Ok(false), _) => HttpResponse::ServiceUnavailable().json(json!({"status": "migrations pending"})),
+        (Err(_), _) => HttpResponse::ServiceUnavailable().json(json!({"status": "database unreachable"})),
+        (_, Err(_)) => HttpResponse::ServiceUnavailable().json(json!({"status": "writer unavailable"})),
     })
 }
 

@@ -15,7 +15,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut r = HttpResponse::build(self.status_code());
         r.content_type("application/problem+json");
-        if matches!(self.code, Code::Unavailable) {
+        if matches!(self.code, Code::Unavailable | Code::RateLimited) {
             r.insert_header((header::RETRY_AFTER, "1"));
         }
         r.body(

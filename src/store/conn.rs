@@ -124,7 +124,7 @@ pub fn journal_guarded(conn: &mut DbConn) -> Result<bool, diesel::result::Error>
         )
         .get_result(c)?,
         DbConn::Postgresql(c) => diesel::sql_query(
-            "SELECT COUNT(*)::BIGINT AS n FROM pg_trigger WHERE tgname IN \
+            "SELECT COUNT(*)::BIGINT AS n FROM pg_trigger WHERE tgenabled <> 'D' AND tgname IN \
              ('entries_no_update','entries_no_truncate','postings_no_update','postings_no_truncate')",
         )
         .get_result(c)?,

@@ -444,20 +444,36 @@ pub fn audit(conn: &mut DbConn, at: i64, operator: &str, action: &str, target: &
 
 pub fn snapshot(conn: &mut DbConn) -> Q<Snapshot> {
     let mut s = Snapshot::default();
-    type E = (i64, String, String, Option<String>, Option<String>);
+    type E = (i64, String, String, Option<String>, Option<String>, Option<String>);
     let es: Vec<E> = entries::table
-        .select((entries::id, entries::kind, entries::currency, entries::merchant_id, entries::order_id))
+        .select((
+            entries::id,
+            entries::kind,
+            entries::currency,
+            entries::merchant_id,
+            entries::order_id,
+            entries::reference,
+        ))
         .load(conn)?;
-    for (id, kind, c, merchant_id, order_id) in es {
+    for (id, kind, c, merchant_id, order_id, reference) in es {
         let kind = EntryKind::parse(&kind).expect("stored entry kind");
-        s.entries.push(EntryRow { id, kind, currency: cur(&c), merchant_id, order_id });
+        s.entries.push(EntryRow { id, kind, currency: cur(&c), merchant_id, order_id, reference });
     }
-    let ps: Vec<(i64, String, String, String, i64)> = postings::table
-        .select((postings::entry_id, postings::account, postings::owner, postings::currency, postings::amount_minor))
+    type P = (i64, i64, String, String, String, i64, i64);
+    let ps: Vec<P> = postings::table
+        .select((
+            postings::id,
+            postings::entry_id,
+            postings::account,
+            postings::owner,
+            postings::currency,
+            postings::amount_minor,
+            postings::balance_after_minor,
+        ))
         .load(conn)?;
-    for (entry_id, a, owner, c, amount) in ps {
+    for (id, entry_id, a, owner, c, amount, balance_after) in ps {
         let account = Account::parse(&a).expect("stored account name");
-        s.postings.push(PostingRow { entry_id, account, owner, currency: cur(&c), amount });
+        s.postings.push(PostingRow { id, entry_id, account, owner, currency: cur(&c), amount, balance_after });
     }
     let bs: Vec<(String, String, String, i64)> = balances::table
         .select((balances::currency, balances::account, balances::owner, balances::balance_minor))

@@ -3,6 +3,7 @@
 //! with a savepoint each, and answers each job only after the commit.
 
 use super::conn::DbConn;
+use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use tokio::sync::oneshot;
@@ -149,25 +150,26 @@ fn run(conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen) {
             })
         }));
         let committed = match attempt {
-            Ok(r) => r.map_err(|e| {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
                 tracing::error!(error = %e, jobs = batch.len(), "batch commit failed; nothing was booked");
-                e.to_string()
-            }),
+                // A lost connection (a database restart, a dropped socket) is replaced, so
+                // the writer does not fail every batch after it.
+                let alive = conn.as_mut().is_some_and(|c| c.batch_execute("SELECT 1").is_ok());
+                if !alive && !replace(&mut conn, &reopen) {
+                    fail_all(batch, "the writer lost its database connection");
+                    return;
+                }
+                Err(e.to_string())
+            }
             Err(_) => {
                 tracing::error!(
                     jobs = batch.len(),
                     "a job panicked; its batch is rolled back and the connection reopened"
                 );
-                // Drop the broken connection first: on PostgreSQL it holds the writer lock.
-                drop(conn.take());
-                match reopen() {
-                    Some(c) => conn = Some(c),
-                    None => {
-                        for job in batch {
-                            job.finish(Err("the writer lost its database connection".into()));
-                        }
-                        return;
-                    }
+                if !replace(&mut conn, &reopen) {
+                    fail_all(batch, "the writer lost its database connection");
+                    return;
                 }
                 Err("internal error; nothing was booked".to_string())
             }
@@ -177,4 +179,18 @@ fn run(conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen) {
         }
     }
     tracing::info!("writer stopped");
+}
+
+/// Drops the connection first (on PostgreSQL it holds the writer lock), then opens another.
+fn replace(conn: &mut Option<DbConn>, reopen: &Reopen) -> bool {
+    drop(conn.take());
+    *conn = reopen();
+    conn.is_some()
+}
+
+fn fail_all(batch: Vec<Box<dyn Job>>, why: &str) {
+    tracing::error!("{why}; the writer stops");
+    for job in batch {
+        job.finish(Err(why.to_string()));
+    }
 }

@@ -318,3 +318,35 @@ async fn program_changes_are_new_versions_and_orders_keep_theirs() {
     assert_eq!(all["programs"][0]["version"], 2);
     assert_eq!(all["programs"][0]["categories"]["food"]["cashback_rate"], "0.05");
 }
+
+#[tokio::test]
+async fn a_shops_customers_belong_to_that_shop_whoever_names_them_first() {
+    let app = spawn_app().await;
+    app.setup().await;
+    app.add_merchant("m2", "m2-secret").await;
+    // m1 books an order for m2's customer: the user is created, but in m2's namespace.
+    app.order("X1", "m2:alice", "100.00", 0).await;
+    let body = json!({"payout_destinations": ["alipay:alice@example.com"]});
+    problem(app.put("/v1/users/m2:alice", &body).await, 403, "forbidden").await;
+    let r = app.signed_as("m2", "m2-secret", Method::PUT, "/v1/users/m2:alice", Some(&body)).await;
+    assert_eq!(r.status(), 200);
+    // Another merchant cannot even read a user it did not create (the answer shows payout
+    // destinations), nor create one in another shop's namespace.
+    problem(app.put("/v1/users/m2:alice", &json!({})).await, 403, "forbidden").await;
+    problem(app.put("/v1/users/m2:bob", &json!({})).await, 403, "forbidden").await;
+    let r = app.signed_as("m2", "m2-secret", Method::PUT, "/v1/users/u-42", Some(&json!({}))).await;
+    problem(r, 403, "forbidden").await;
+    // Merchant ids cannot contain ':', so a namespace is never ambiguous.
+    let r = app.admin(Method::PUT, "/v1/admin/merchants/m2:eu", Some(&json!({"name": "x", "secret": "s"}))).await;
+    problem(r, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn a_refund_right_after_an_order_paid_slightly_ahead_of_our_clock_is_booked() {
+    let app = spawn_app().await;
+    app.setup().await;
+    let body = order_body("F1", "u-42", "100.00", app.clock.now() + 60);
+    assert_eq!(app.post("/v1/orders", &body).await.status(), 201);
+    let r = app.post("/v1/orders/F1/refunds", &json!({"refund_id": "R1", "amount": "10.00"})).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+}

@@ -227,3 +227,63 @@ async fn business_rules_refuse_and_change_nothing() {
     unchanged(&app, &before, "business rules").await;
     app.assert_verified().await;
 }
+
+#[tokio::test]
+async fn a_merchant_over_its_rate_is_told_when_to_retry() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit = 1;
+        s.rate_burst = 3;
+    })
+    .await;
+    app.add_merchant(MERCHANT, SECRET).await;
+    let q = json!({"currency": "CNY", "amount": "10.00"});
+    for _ in 0..3 {
+        assert_eq!(app.post("/v1/checkout/quote", &q).await.status(), 200);
+    }
+    let r = app.post("/v1/checkout/quote", &q).await;
+    assert!(r.headers().get("retry-after").is_some());
+    problem(r, 429, "rate_limited").await;
+    // A bad signature spends nothing of the merchant's budget and is still a 401.
+    let r = app.signed_as(MERCHANT, "wrong", Method::POST, "/v1/checkout/quote", Some(&q)).await;
+    problem(r, 401, "signature_invalid").await;
+}
+
+#[tokio::test]
+async fn a_used_key_conflicts_before_its_currency_is_judged() {
+    let app = funded().await;
+    let mut b = order_body("A1", "u-42", "1000.00", app.clock.now());
+    b["currency"] = json!("XXX");
+    problem(app.post("/v1/orders", &b).await, 409, "idempotency_conflict").await;
+    let body = json!({"redemption_id": "H1", "user_id": "u-42", "currency": "XXX", "amount": "10.00"});
+    problem(app.hold_with(&body, Some(&app.wallet_token("u-42"))).await, 409, "idempotency_conflict").await;
+    // Consent (403) comes before the currency (422).
+    let body = json!({"redemption_id": "H9", "user_id": "u-42", "currency": "XXX", "amount": "10.00"});
+    problem(app.hold_with(&body, Some(&app.wallet_token("u-7"))).await, 403, "forbidden").await;
+    problem(app.hold_with(&body, Some(&app.wallet_token("u-42"))).await, 422, "currency_not_supported").await;
+    // Store credit is spent in a currency of the merchant's programs.
+    let body = json!({"redemption_id": "H9", "user_id": "u-42", "currency": "USD", "amount": "1.00"});
+    problem(app.hold_with(&body, Some(&app.wallet_token("u-42"))).await, 422, "currency_not_supported").await;
+}
+
+#[tokio::test]
+async fn another_shops_user_token_is_checked_then_refused() {
+    let app = funded().await;
+    app.add_merchant("m2", "m2-secret").await;
+    app.admin(Method::PUT, "/v1/admin/merchants/m2", Some(&json!({"name": "m2", "wallet_secret": "m2-wallet"}))).await;
+    let now = app.clock.now();
+    let tok = |exp: i64| {
+        cashback::crypto::mint_wallet_token(
+            "m2-wallet",
+            &cashback::crypto::WalletClaims {
+                sub: "m2:c1".into(),
+                iat: now - 10,
+                exp,
+                iss: Some("m2".into()),
+                jti: None,
+            },
+        )
+    };
+    let body = json!({"redemption_id": "H9", "user_id": "m2:c1", "currency": "CNY", "amount": "1.00"});
+    problem(app.hold_with(&body, Some(&tok(now - 1))).await, 401, "unauthorized").await;
+    problem(app.hold_with(&body, Some(&tok(now + 300))).await, 403, "forbidden").await;
+}

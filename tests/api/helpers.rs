@@ -54,10 +54,15 @@ pub fn skipped(why: &str) {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// An app whose settings `adjust` may change first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let (url, dir) = tokio::task::spawn_blocking(fresh_database).await.unwrap();
     let admin_token = random_token();
     let wallet_secret = random_token();
-    let settings = Settings {
+    let mut settings = Settings {
         database_url: url,
         bind: "127.0.0.1:0".into(),
         admin_tokens: Some(format!("ops-alice:{admin_token}")),
@@ -65,7 +70,10 @@ pub async fn spawn_app() -> TestApp {
         wallet_secret: Some(wallet_secret.clone()),
         secret_key: Some(random_key_base64()),
         timezone: "Asia/Shanghai".into(),
+        rate_limit: 0,
+        rate_burst: 0,
     };
+    adjust(&mut settings);
     let s = settings.clone();
     let (db_url, writer) =
         tokio::task::spawn_blocking(move || open_writer(&s)).await.unwrap().expect("open the database");

@@ -101,6 +101,8 @@ async fn a_second_writer_on_the_same_postgresql_database_is_refused() {
             wallet_secret: None,
             secret_key: None,
             timezone: "Asia/Shanghai".into(),
+            rate_limit: 0,
+            rate_burst: 0,
         };
         let e = cashback::startup::open_writer(&settings).err().expect("a second writer is refused");
         assert!(e.to_string().contains("writer lock"), "{e}");
