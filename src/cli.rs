@@ -30,6 +30,18 @@ pub enum Command {
     Migrate,
     /// Check every invariant over the whole ledger; exits 1 when any fails.
     Verify,
+    /// Book orders through the writer from concurrent callers; print throughput and latency.
+    Bench {
+        /// Where to book (a new database); default: a temporary SQLite file.
+        #[arg(long)]
+        bench_url: Option<String>,
+        #[arg(long, default_value_t = 20_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 1_000)]
+        users: usize,
+    },
     /// Print an X-Cashback-Signature header value for a body, signed now.
     Sign {
         /// The merchant's signing secret.
@@ -59,6 +71,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(if ok { 0 } else { 1 })
         }
+        Command::Bench { bench_url, orders, concurrency, users } => crate::bench::run(crate::bench::BenchArgs {
+            url: bench_url,
+            orders,
+            concurrency: concurrency.max(1),
+            users,
+        }),
         Command::Sign { secret, body } => {
             let t = chrono::Utc::now().timestamp();
             println!("t={t},v1={}", crate::crypto::sign(&secret, t, body.as_bytes()));

@@ -8,6 +8,7 @@ use crate::app::orders::{self, LineCmd, PlaceOrder, RefundCmd};
 use crate::app::programs::{self, ProgramIn};
 use crate::app::users::{self, UserIn};
 use crate::app::Actor;
+use crate::crypto::{mint_wallet_token, WalletClaims};
 use crate::domain::money::{Currency, RawAmount};
 use crate::http::AppState;
 use crate::store::{repo, Writer};
@@ -110,10 +111,14 @@ pub async fn seed(st: &AppState, base_url: &str) -> anyhow::Result<String> {
     .await
     .map_err(|e| anyhow::anyhow!("seeding the demo failed: {e}"))?;
     let admin = st.admin_tokens.first().map(|(_, t)| t.clone()).unwrap_or_default();
-    Ok(guide(base_url, &secret, &admin))
+    // A wallet token for bob, as a shop would mint it for its wallet link (15 minutes at most).
+    let now = st.clock.now();
+    let claims = WalletClaims { sub: "bob".into(), iat: now, exp: now + 900, iss: None, jti: None };
+    let wallet = st.wallet_secret.as_deref().map(|k| mint_wallet_token(k, &claims)).unwrap_or_default();
+    Ok(guide(base_url, &secret, &admin, &wallet))
 }
 
-fn guide(base: &str, secret: &str, admin: &str) -> String {
+fn guide(base: &str, secret: &str, admin: &str, wallet: &str) -> String {
     format!(
         r#"
 Cashback ledger demo on {base}
@@ -133,6 +138,10 @@ Try it (a signed quote, then an order; the signature is HMAC-SHA256 over "<t>.<b
 
   curl -s {base}/v1/admin/verify -H 'Authorization: Bearer {admin}'
   curl -s {base}/openapi.json | head -c 300
+
+Bob's wallet (this token is valid for 15 minutes; restart the demo for a fresh one):
+
+  curl -s {base}/v1/wallet -H 'Authorization: Bearer {wallet}'
 
 (`cashback sign --secret "$SECRET" --body "$BODY"` prints the same header value.)
 "#
