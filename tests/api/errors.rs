@@ -149,33 +149,13 @@ async fn credentials_are_checked_first() {
         "signature_invalid",
     )
     .await;
-    let sig = cashback::crypto::sign(SECRET, now, b"{}");
-    let r = app
-        .client
-        .post(app.url("/v1/orders"))
-        .header("X-Cashback-Merchant", MERCHANT)
-        .header("X-Cashback-Signature", format!("t={now},v1={sig}"))
-        .header("Content-Type", "application/json")
-        .body(raw.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_signed_over("/v1/orders", b"{}", raw.clone(), "application/json").await;
     problem(r, 401, "signature_invalid").await;
     // Size before the HMAC, content type after it.
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(70 * 1024));
     problem(app.signed_raw(MERCHANT, "wrong", Method::POST, "/v1/orders", big, now).await, 413, "payload_too_large")
         .await;
-    let sig = cashback::crypto::sign(SECRET, now, raw.as_bytes());
-    let r = app
-        .client
-        .post(app.url("/v1/orders"))
-        .header("X-Cashback-Merchant", MERCHANT)
-        .header("X-Cashback-Signature", format!("t={now},v1={sig}"))
-        .header("Content-Type", "text/plain")
-        .body(raw.clone())
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_signed_over("/v1/orders", raw.as_bytes(), raw.clone(), "text/plain").await;
     problem(r, 415, "unsupported_media_type").await;
     // Admin routes need a known admin token.
     let r = app

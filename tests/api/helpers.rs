@@ -140,6 +140,20 @@ impl TestApp {
         r.send().await.expect("request")
     }
 
+    /// POST `sent` to `path` with a signature over `signed` (which may differ, to test that).
+    pub async fn post_signed_over(&self, path: &str, signed: &[u8], sent: String, content_type: &str) -> Response {
+        let t = self.clock.now();
+        self.client
+            .post(self.url(path))
+            .header("X-Cashback-Merchant", MERCHANT)
+            .header("X-Cashback-Signature", format!("t={t},v1={}", sign(SECRET, t, signed)))
+            .header("Content-Type", content_type)
+            .body(sent)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Response {
         self.signed_as(MERCHANT, SECRET, Method::POST, path, Some(body)).await
     }
