@@ -2,19 +2,19 @@
 //! books through [`Books`], so the same code runs on the database and in memory.
 
 use super::ledger::{Account, Books, EntryKind, NewEntry};
-use super::money::Currency;
+use super::money::{format_minor, Currency};
 use super::program::{reversed_after, Components};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {
-    #[error("refunds would total {requested} minor units, above the order amount {amount}")]
-    RefundExceedsOrder { requested: i64, amount: i64 },
+    #[error("refunds would total {} {currency}, above the order amount {}", format_minor(*.requested, *.currency), format_minor(*.amount, *.currency))]
+    RefundExceedsOrder { currency: Currency, requested: i64, amount: i64 },
     #[error("the order is cancelled")]
     OrderCancelled,
-    #[error("available balance is {available} minor units, {requested} requested")]
-    InsufficientBalance { available: i64, requested: i64 },
-    #[error("{requested} minor units is above the {limit} that may be used")]
-    AmountTooLarge { requested: i64, limit: i64 },
+    #[error("{} {currency} requested, {} available", format_minor(*.requested, *.currency), format_minor(*.available, *.currency))]
+    InsufficientBalance { currency: Currency, available: i64, requested: i64 },
+    #[error("{} {currency} is above the {} that may be used", format_minor(*.requested, *.currency), format_minor(*.limit, *.currency))]
+    AmountTooLarge { currency: Currency, requested: i64, limit: i64 },
     #[error("the redemption is {0}")]
     InvalidState(&'static str),
     #[error("internal error: entry does not balance")]
@@ -155,7 +155,12 @@ pub fn refund_order<B: Books>(
     }
     let refunded = order.refunded + amount;
     if refunded > order.amount {
-        return Err(LedgerError::RefundExceedsOrder { requested: refunded, amount: order.amount }.into());
+        return Err(LedgerError::RefundExceedsOrder {
+            currency: order.currency,
+            requested: refunded,
+            amount: order.amount,
+        }
+        .into());
     }
     let total = reversed_after(&order.booked, refunded, order.amount);
     let now = total.minus(&order.reversed);
@@ -247,7 +252,12 @@ impl Redemption {
 pub fn hold<B: Books>(b: &mut B, red: &Redemption) -> Result<Option<i64>, B::Error> {
     let avail = available(b, red.currency, &red.user_id)?;
     if avail <= 0 || red.amount > avail {
-        return Err(LedgerError::InsufficientBalance { available: avail, requested: red.amount }.into());
+        return Err(LedgerError::InsufficientBalance {
+            currency: red.currency,
+            available: avail,
+            requested: red.amount,
+        }
+        .into());
     }
     let mut e = red.entry(EntryKind::Hold, red.created_at);
     e.post(Account::Available, &red.user_id, red.amount);
@@ -259,7 +269,7 @@ pub fn hold<B: Books>(b: &mut B, red: &Redemption) -> Result<Option<i64>, B::Err
 pub fn capture<B: Books>(b: &mut B, red: &mut Redemption, amount: i64, now: i64) -> Result<Option<i64>, B::Error> {
     red.require(RedemptionStatus::Held)?;
     if amount > red.amount {
-        return Err(LedgerError::AmountTooLarge { requested: amount, limit: red.amount }.into());
+        return Err(LedgerError::AmountTooLarge { currency: red.currency, requested: amount, limit: red.amount }.into());
     }
     let mut e = red.entry(EntryKind::Capture, now);
     e.post(Account::Held, &red.user_id, red.amount);
@@ -299,7 +309,7 @@ pub fn credit_refund<B: Books>(
     red.require(RedemptionStatus::Captured)?;
     let limit = red.captured - red.refunded;
     if amount > limit {
-        return Err(LedgerError::AmountTooLarge { requested: amount, limit }.into());
+        return Err(LedgerError::AmountTooLarge { currency: red.currency, requested: amount, limit }.into());
     }
     let mut e = red.entry(EntryKind::CreditRefund, now);
     e.reference = Some(format!("{}/{}", red.redemption_id, refund_id));
