@@ -29,6 +29,9 @@ pub enum Code {
     RefundExceedsOrder,
     AmountTooLarge,
     InsufficientBalance,
+    FeeChanged,
+    ReserveInsufficient,
+    BelowMinimum,
     RateLimited,
     Unavailable,
     Internal,
@@ -56,6 +59,9 @@ impl Code {
             Code::RefundExceedsOrder => "refund_exceeds_order",
             Code::AmountTooLarge => "amount_too_large",
             Code::InsufficientBalance => "insufficient_balance",
+            Code::FeeChanged => "fee_changed",
+            Code::ReserveInsufficient => "reserve_insufficient",
+            Code::BelowMinimum => "below_minimum",
             Code::RateLimited => "rate_limited",
             Code::Unavailable => "unavailable",
             Code::Internal => "internal",
@@ -78,6 +84,9 @@ impl Code {
             | Code::RefundExceedsOrder
             | Code::AmountTooLarge
             | Code::InsufficientBalance => 422,
+            Code::FeeChanged => 409,
+            Code::ReserveInsufficient => 409,
+            Code::BelowMinimum => 422,
             Code::RateLimited => 429,
             Code::Unavailable => 503,
             Code::Internal => 500,
@@ -105,6 +114,9 @@ impl Code {
             Code::RefundExceedsOrder => "Refund exceeds order",
             Code::AmountTooLarge => "Amount too large",
             Code::InsufficientBalance => "Insufficient balance",
+            Code::FeeChanged => "Fee changed",
+            Code::ReserveInsufficient => "Reserve insufficient",
+            Code::BelowMinimum => "Below minimum",
             Code::RateLimited => "Too many requests",
             Code::Unavailable => "Service unavailable",
             Code::Internal => "Internal error",
@@ -159,6 +171,8 @@ impl From<LedgerError> for ApiError {
             LedgerError::InsufficientBalance { .. } => Code::InsufficientBalance,
             LedgerError::AmountTooLarge { .. } => Code::AmountTooLarge,
             LedgerError::InvalidState(_) => Code::InvalidState,
+            LedgerError::BelowMinimum { .. } => Code::BelowMinimum,
+            LedgerError::ReserveInsufficient { .. } => Code::ReserveInsufficient,
             LedgerError::Unbalanced => Code::Internal,
         };
         err(code, e.to_string())

@@ -2,6 +2,7 @@
 //! transaction; reads run on a pool connection. Data flows HTTP → here → domain → store.
 
 pub mod catchup;
+pub mod cursor;
 pub mod error;
 pub mod idem;
 pub mod input;
@@ -9,9 +10,11 @@ pub mod merchants;
 pub mod orders;
 pub mod programs;
 pub mod redemptions;
+pub mod reserve;
 pub mod users;
 pub mod verify;
 pub mod wallet;
+pub mod withdrawals;
 
 use crate::crypto::SecretBox;
 use chrono_tz::Tz;

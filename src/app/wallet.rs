@@ -18,6 +18,8 @@ struct Sums {
     withdrawing: i64,
     lifetime: i64,
     next_release: Option<i64>,
+    minimum: i64,
+    fee: i64,
 }
 
 pub fn get(conn: &mut DbConn, svc: &Services, user: &str) -> ApiResult<Value> {
@@ -47,6 +49,11 @@ pub fn get(conn: &mut DbConn, svc: &Services, user: &str) -> ApiResult<Value> {
             merchants.insert((o.merchant_id.clone(), o.currency.clone()));
         }
     }
+    for (code, s) in by_cur.iter_mut() {
+        if let Some(c) = Currency::parse(code) {
+            (s.minimum, s.fee) = super::withdrawals::settings(conn, c)?;
+        }
+    }
     let balances: Vec<Value> = by_cur
         .iter()
         .filter_map(|(code, s)| Currency::parse(code).map(|c| (c, s)))
@@ -60,7 +67,7 @@ pub fn get(conn: &mut DbConn, svc: &Services, user: &str) -> ApiResult<Value> {
                 "withdrawing": m(s.withdrawing),
                 "lifetime_earned": m(s.lifetime),
                 "next_release_at": s.next_release.map(|t| format_ts(t, svc.tz)),
-                "withdrawal": {"minimum": m(c.scale()), "fee": m(0)},
+                "withdrawal": {"minimum": m(s.minimum), "fee": m(s.fee)},
             })
         })
         .collect();
@@ -78,4 +85,77 @@ pub fn get(conn: &mut DbConn, svc: &Services, user: &str) -> ApiResult<Value> {
         }
     }
     Ok(json!({"user_id": user, "balances": balances, "terms": terms}))
+}
+
+/// What a posting means to the user (API.md §9 `kind`).
+fn kind(entry: &str, account: Account, to_buyer: bool) -> &str {
+    let clawback = account == Account::ClawbackReceivable;
+    match entry {
+        "order_paid" if to_buyer => "order_paid",
+        "order_paid" => "referral",
+        "refund" if clawback => "clawback",
+        "hold" | "withdrawal_requested" | "withdrawal_paid" | "refund" => entry,
+        _ if clawback => "clawback_repaid",
+        other => other,
+    }
+}
+
+fn bucket(account: Account) -> &'static str {
+    match account {
+        Account::Pending => "pending",
+        Account::Available => "available",
+        Account::Held => "held",
+        Account::Withdrawing => "withdrawing",
+        _ => "clawback",
+    }
+}
+
+/// One item per posting on the user's accounts, newest first, paged by an opaque cursor.
+pub fn entries(
+    conn: &mut DbConn,
+    svc: &Services,
+    user: &str,
+    currency: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<i64>,
+) -> ApiResult<Value> {
+    let limit = super::cursor::limit(limit, 50, 200)?;
+    let before: Option<(i64, i64)> = cursor.map(super::cursor::decode).transpose()?;
+    if let Some(c) = currency {
+        super::input::currency(c)?;
+    }
+    let rows = repo::user_postings(conn, user, currency, before, limit + 1)?;
+    let more = rows.len() as i64 > limit;
+    let shown = &rows[..rows.len().min(limit as usize)];
+    let mut buyers: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
+    let mut items = Vec::with_capacity(shown.len());
+    for p in shown {
+        let account = Account::parse(&p.account).expect("stored account");
+        let to_buyer = match (&p.merchant_id, &p.order_id) {
+            (Some(m), Some(o)) if p.kind == "order_paid" => {
+                let key = (m.clone(), o.clone());
+                if !buyers.contains_key(&key) {
+                    let buyer = repo::order(conn, m, o)?.map(|o| o.user_id);
+                    buyers.insert(key.clone(), buyer);
+                }
+                buyers[&key].as_deref() == Some(user)
+            }
+            _ => false,
+        };
+        let cur = Currency::parse(&p.currency).expect("stored currency");
+        items.push(json!({
+            "id": p.id.to_string(),
+            "entry_id": p.entry_id.to_string(),
+            "at": format_ts(p.recorded_at, svc.tz),
+            "occurred_at": format_ts(p.occurred_at, svc.tz),
+            "kind": kind(&p.kind, account, to_buyer),
+            "currency": p.currency,
+            "amount": format_minor(-p.amount_minor, cur),
+            "bucket": bucket(account),
+            "merchant_id": p.merchant_id,
+            "order_id": p.order_id,
+        }));
+    }
+    let next = more.then(|| shown.last().map(|p| super::cursor::encode(&(p.recorded_at, p.id)))).flatten();
+    Ok(json!({"entries": items, "next_cursor": next}))
 }

@@ -15,8 +15,12 @@ pub enum LedgerError {
     InsufficientBalance { currency: Currency, available: i64, requested: i64 },
     #[error("{} {currency} is above the {} that may be used", format_minor(*.requested, *.currency), format_minor(*.limit, *.currency))]
     AmountTooLarge { currency: Currency, requested: i64, limit: i64 },
-    #[error("the redemption is {0}")]
+    #[error("it is {0}")]
     InvalidState(&'static str),
+    #[error("the amount is below the minimum withdrawal of {} {currency}, or nothing is left after the fee", format_minor(*.minimum, *.currency))]
+    BelowMinimum { currency: Currency, minimum: i64 },
+    #[error("the reserve holds {} {currency}, {} is needed", format_minor(*.reserve, *.currency), format_minor(*.needed, *.currency))]
+    ReserveInsufficient { currency: Currency, reserve: i64, needed: i64 },
     #[error("internal error: entry does not balance")]
     Unbalanced,
 }
@@ -318,4 +322,119 @@ pub fn credit_refund<B: Books>(
     let id = book(b, &e)?;
     red.refunded += amount;
     Ok(id)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WithdrawalStatus {
+    Requested,
+    Processing,
+    Paid,
+    Rejected,
+}
+
+impl WithdrawalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WithdrawalStatus::Requested => "requested",
+            WithdrawalStatus::Processing => "processing",
+            WithdrawalStatus::Paid => "paid",
+            WithdrawalStatus::Rejected => "rejected",
+        }
+    }
+    pub fn parse(s: &str) -> Option<WithdrawalStatus> {
+        [WithdrawalStatus::Requested, WithdrawalStatus::Processing, WithdrawalStatus::Paid, WithdrawalStatus::Rejected]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// A withdrawal: the full amount leaves available; the user is paid the amount less the fee
+/// disclosed before the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawal {
+    pub withdrawal_id: String,
+    pub user_id: String,
+    pub currency: Currency,
+    pub amount: i64,
+    pub fee: i64,
+    pub status: WithdrawalStatus,
+    pub requested_at: i64,
+}
+
+impl Withdrawal {
+    fn entry(&self, kind: EntryKind, occurred_at: i64) -> NewEntry {
+        let mut e = NewEntry::new(kind, self.currency, occurred_at);
+        e.reference = Some(self.withdrawal_id.clone());
+        e
+    }
+
+    fn open(&self) -> Result<(), LedgerError> {
+        match self.status {
+            WithdrawalStatus::Requested | WithdrawalStatus::Processing => Ok(()),
+            s => Err(LedgerError::InvalidState(s.as_str())),
+        }
+    }
+}
+
+/// Requested: Dr available W; Cr withdrawing W−f; Cr withdrawal-fees f. Never takes
+/// available below zero; the net must be positive and W at least the minimum.
+pub fn request_withdrawal<B: Books>(b: &mut B, w: &Withdrawal, minimum: i64) -> Result<Option<i64>, B::Error> {
+    if w.amount < minimum || w.amount - w.fee <= 0 {
+        return Err(LedgerError::BelowMinimum { currency: w.currency, minimum }.into());
+    }
+    let avail = available(b, w.currency, &w.user_id)?;
+    if avail <= 0 || w.amount > avail {
+        return Err(
+            LedgerError::InsufficientBalance { currency: w.currency, available: avail, requested: w.amount }.into()
+        );
+    }
+    let mut e = w.entry(EntryKind::WithdrawalRequested, w.requested_at);
+    e.post(Account::Available, &w.user_id, w.amount);
+    e.post(Account::Withdrawing, &w.user_id, -(w.amount - w.fee));
+    e.post(Account::WithdrawalFees, "", -w.fee);
+    book(b, &e)
+}
+
+/// Paid: Dr withdrawing, Cr reserve, refused when the reserve would go below zero.
+pub fn pay_withdrawal<B: Books>(b: &mut B, w: &mut Withdrawal, now: i64) -> Result<Option<i64>, B::Error> {
+    w.open()?;
+    let net = w.amount - w.fee;
+    let reserve = b.balance(w.currency, Account::Reserve, "")?;
+    if reserve < net {
+        return Err(LedgerError::ReserveInsufficient { currency: w.currency, reserve, needed: net }.into());
+    }
+    let mut e = w.entry(EntryKind::WithdrawalPaid, now);
+    e.post(Account::Withdrawing, &w.user_id, net);
+    e.post(Account::Reserve, "", -net);
+    let id = book(b, &e)?;
+    w.status = WithdrawalStatus::Paid;
+    Ok(id)
+}
+
+/// Rejected: the exact reversal of the request; the full amount, fee included, goes back to
+/// available (clawback debt first).
+pub fn reject_withdrawal<B: Books>(b: &mut B, w: &mut Withdrawal, now: i64) -> Result<Option<i64>, B::Error> {
+    w.open()?;
+    let mut e = w.entry(EntryKind::WithdrawalRejected, now);
+    e.post(Account::Withdrawing, &w.user_id, w.amount - w.fee);
+    e.post(Account::WithdrawalFees, "", w.fee);
+    credit_available(b, &mut e, &w.user_id.clone(), w.amount)?;
+    let id = book(b, &e)?;
+    w.status = WithdrawalStatus::Rejected;
+    Ok(id)
+}
+
+/// The platform puts its own cash into the reserve: Dr reserve, Cr platform-funding.
+pub fn deposit<B: Books>(
+    b: &mut B,
+    currency: Currency,
+    amount: i64,
+    deposit_id: &str,
+    now: i64,
+) -> Result<Option<i64>, B::Error> {
+    let mut e = NewEntry::new(EntryKind::ReserveDeposit, currency, now);
+    e.reference = Some(deposit_id.to_string());
+    e.post(Account::Reserve, "", amount);
+    e.post(Account::PlatformFunding, "", -amount);
+    book(b, &e)
 }

@@ -225,17 +225,17 @@ fn exactly_once(s: &Snapshot) -> Check {
     let mut problems = vec![];
     for e in &s.entries {
         let m = e.merchant_id.as_deref().unwrap_or("");
+        let reference = e.reference.as_deref().unwrap_or("");
         let key = match e.kind {
-            EntryKind::OrderPaid | EntryKind::Release => (m, e.order_id.as_deref().unwrap_or(""), ""),
-            EntryKind::Refund => (m, e.order_id.as_deref().unwrap_or(""), e.reference.as_deref().unwrap_or("")),
-            EntryKind::Hold | EntryKind::CreditRefund => (m, "", e.reference.as_deref().unwrap_or("")),
-            EntryKind::Capture | EntryKind::Void | EntryKind::HoldExpired => {
-                (m, "", e.reference.as_deref().unwrap_or(""))
+            EntryKind::OrderPaid | EntryKind::Release | EntryKind::Refund => {
+                (m, e.order_id.as_deref().unwrap_or(""), reference)
             }
+            _ => (m, "", reference),
         };
         let kind = match e.kind {
-            // A hold ends once, whichever way.
+            // A hold ends once, whichever way; so does a withdrawal.
             EntryKind::Capture | EntryKind::Void | EntryKind::HoldExpired => "hold_end",
+            EntryKind::WithdrawalPaid | EntryKind::WithdrawalRejected => "withdrawal_end",
             k => k.as_str(),
         };
         let n = seen.entry((key.0, key.1, key.2, kind)).or_default();

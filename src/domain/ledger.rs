@@ -110,10 +110,14 @@ pub enum EntryKind {
     Void,
     HoldExpired,
     CreditRefund,
+    WithdrawalRequested,
+    WithdrawalPaid,
+    WithdrawalRejected,
+    ReserveDeposit,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 8] = [
+    pub const ALL: [EntryKind; 12] = [
         EntryKind::OrderPaid,
         EntryKind::Refund,
         EntryKind::Release,
@@ -122,6 +126,10 @@ impl EntryKind {
         EntryKind::Void,
         EntryKind::HoldExpired,
         EntryKind::CreditRefund,
+        EntryKind::WithdrawalRequested,
+        EntryKind::WithdrawalPaid,
+        EntryKind::WithdrawalRejected,
+        EntryKind::ReserveDeposit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -134,6 +142,10 @@ impl EntryKind {
             EntryKind::Void => "void",
             EntryKind::HoldExpired => "hold_expired",
             EntryKind::CreditRefund => "credit_refund",
+            EntryKind::WithdrawalRequested => "withdrawal_requested",
+            EntryKind::WithdrawalPaid => "withdrawal_paid",
+            EntryKind::WithdrawalRejected => "withdrawal_rejected",
+            EntryKind::ReserveDeposit => "reserve_deposit",
         }
     }
 

@@ -36,6 +36,10 @@ enum Op {
     Capture { red: usize, permille: i64 },
     Void { red: usize, expired: bool },
     CreditRefund { red: usize, permille: i64 },
+    Withdraw { user: u8, permille: i64, fee: i64 },
+    Pay { w: usize },
+    Reject { w: usize },
+    Deposit { amount: i64 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -48,11 +52,16 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0usize..64, 0i64..=1000).prop_map(|(red, permille)| Op::Capture { red, permille }),
         1 => (0usize..64, any::<bool>()).prop_map(|(red, expired)| Op::Void { red, expired }),
         1 => (0usize..64, 1i64..=1000).prop_map(|(red, permille)| Op::CreditRefund { red, permille }),
+        2 => (0u8..4, 1i64..=1000, 0i64..500).prop_map(|(user, permille, fee)| Op::Withdraw { user, permille, fee }),
+        1 => (0usize..64).prop_map(|w| Op::Pay { w }),
+        1 => (0usize..64).prop_map(|w| Op::Reject { w }),
+        1 => (1i64..10_000_000).prop_map(|amount| Op::Deposit { amount }),
     ]
 }
 
 struct Model {
     seq: usize,
+    withdrawals: Vec<Withdrawal>,
     books: MemoryBooks,
     orders: Vec<Order>,
     reds: Vec<Redemption>,
@@ -65,7 +74,7 @@ fn cny() -> Currency {
 
 impl Model {
     fn new(program: Program) -> Model {
-        Model { seq: 0, books: MemoryBooks::default(), orders: vec![], reds: vec![], program }
+        Model { seq: 0, withdrawals: vec![], books: MemoryBooks::default(), orders: vec![], reds: vec![], program }
     }
 
     fn order(&mut self, user: &str, referrer: Option<&str>, amount: i64) -> usize {
@@ -165,6 +174,36 @@ impl Model {
                 if let Some(r) = self.reds.get_mut(red % 64) {
                     let _ = void(&mut self.books, r, expired, 3_000);
                 }
+            }
+            Op::Withdraw { user, permille, fee } => {
+                let u = users[user as usize];
+                let avail = available(&mut self.books, cny(), u).unwrap();
+                let w = Withdrawal {
+                    withdrawal_id: id.clone(),
+                    user_id: u.into(),
+                    currency: cny(),
+                    amount: (avail * permille / 1000).max(1),
+                    fee,
+                    status: WithdrawalStatus::Requested,
+                    requested_at: 2_600,
+                };
+                match request_withdrawal(&mut self.books, &w, 100) {
+                    Ok(_) => self.withdrawals.push(w),
+                    Err(e) => assert!(matches!(e, LedgerError::InsufficientBalance { .. } | LedgerError::BelowMinimum { .. })),
+                }
+            }
+            Op::Pay { w } => {
+                if let Some(w) = self.withdrawals.get_mut(w % 64) {
+                    let _ = pay_withdrawal(&mut self.books, w, 3_000);
+                }
+            }
+            Op::Reject { w } => {
+                if let Some(w) = self.withdrawals.get_mut(w % 64) {
+                    let _ = reject_withdrawal(&mut self.books, w, 3_000);
+                }
+            }
+            Op::Deposit { amount } => {
+                deposit(&mut self.books, cny(), amount, &id, 2_000).unwrap();
             }
             Op::CreditRefund { red, permille } => {
                 if let Some(r) = self.reds.get_mut(red % 64) {

@@ -4,7 +4,9 @@ use super::auth;
 use super::{respond, AppState, HttpResult};
 use crate::app::merchants::{self, MerchantIn, SecretIn};
 use crate::app::programs::{self, ProgramIn};
+use crate::app::reserve::{self, DepositIn};
 use crate::app::users::{self, UserIn};
+use crate::app::withdrawals::{self, PaidIn, RejectIn, SettingsIn};
 use crate::app::{catchup, input, verify, Actor};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
@@ -20,7 +22,80 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/v1/admin/users/{user_id}").route(web::put().to(put_user)))
         .service(web::resource("/v1/admin/jobs/release").route(web::post().to(release)))
-        .service(web::resource("/v1/admin/verify").route(web::get().to(verify_all)));
+        .service(web::resource("/v1/admin/verify").route(web::get().to(verify_all)))
+        .service(
+            web::resource("/v1/admin/withdrawal-settings/{currency}").route(web::put().to(put_withdrawal_settings)),
+        )
+        .service(web::resource("/v1/admin/reserve/deposits").route(web::post().to(deposit)))
+        .service(web::resource("/v1/admin/withdrawals").route(web::get().to(list_withdrawals)))
+        .service(web::resource("/v1/admin/withdrawals/{id}/paid").route(web::post().to(withdrawal_paid)))
+        .service(web::resource("/v1/admin/withdrawals/{id}/reject").route(web::post().to(withdrawal_reject)));
+}
+
+/// The minimum and the fee of withdrawals in one currency (the fee below the minimum).
+#[utoipa::path(put, path = "/v1/admin/withdrawal-settings/{currency}", tag = "admin", request_body = SettingsIn,
+    responses((status = 200, description = "the settings")), security(("admin" = [])))]
+pub async fn put_withdrawal_settings(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    st: St,
+) -> HttpResult {
+    let (op, body) = auth::admin_body(&req, payload, &st).await?;
+    let body: SettingsIn = input::json(&body)?;
+    let code = path.into_inner();
+    Ok(HttpResponse::Ok().json(st.write(move |c, now| withdrawals::put_settings(c, &op, &code, body, now)).await?))
+}
+
+/// The platform's own cash into the reserve.
+#[utoipa::path(post, path = "/v1/admin/reserve/deposits", tag = "admin", request_body = DepositIn,
+    responses((status = 201, description = "booked")), security(("admin" = [])))]
+pub async fn deposit(req: HttpRequest, payload: web::Payload, st: St) -> HttpResult {
+    let (op, body) = auth::admin_body(&req, payload, &st).await?;
+    let body: DepositIn = input::json(&body)?;
+    let svc = st.svc.clone();
+    Ok(respond(st.write(move |c, now| reserve::deposit(c, &svc, &op, body, now)).await?))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawalsQuery {
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Withdrawals oldest first, by status.
+#[utoipa::path(get, path = "/v1/admin/withdrawals", tag = "admin", params(WithdrawalsQuery),
+    responses((status = 200, description = "{\"withdrawals\": [...], \"next_cursor\"}")), security(("admin" = [])))]
+pub async fn list_withdrawals(req: HttpRequest, st: St) -> HttpResult {
+    auth::admin(&req, &st)?;
+    let q: WithdrawalsQuery = super::wallet::query(&req)?;
+    let svc = st.svc.clone();
+    let v = st.read(move |c| withdrawals::list(c, &svc, q.status.as_deref(), q.cursor.as_deref(), q.limit)).await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// Marks a withdrawal paid; refused when the reserve cannot pay it.
+#[utoipa::path(post, path = "/v1/admin/withdrawals/{id}/paid", tag = "admin", request_body = PaidIn,
+    responses((status = 200, description = "the withdrawal")), security(("admin" = [])))]
+pub async fn withdrawal_paid(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
+    let (op, body) = auth::admin_body(&req, payload, &st).await?;
+    let body: PaidIn = input::json(&body)?;
+    let (svc, id) = (st.svc.clone(), path.into_inner());
+    Ok(HttpResponse::Ok()
+        .json(st.write(move |c, now| withdrawals::finish(c, &svc, &op, &id, true, &body.reference, now)).await?))
+}
+
+/// Rejects a withdrawal: the full amount, fee included, returns to available.
+#[utoipa::path(post, path = "/v1/admin/withdrawals/{id}/reject", tag = "admin", request_body = RejectIn,
+    responses((status = 200, description = "the withdrawal")), security(("admin" = [])))]
+pub async fn withdrawal_reject(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
+    let (op, body) = auth::admin_body(&req, payload, &st).await?;
+    let body: RejectIn = input::json(&body)?;
+    let (svc, id) = (st.svc.clone(), path.into_inner());
+    Ok(HttpResponse::Ok()
+        .json(st.write(move |c, now| withdrawals::finish(c, &svc, &op, &id, false, &body.reason, now)).await?))
 }
 
 type St = web::Data<AppState>;

@@ -1,7 +1,7 @@
 //! The OpenAPI document served at `GET /openapi.json`, built from the handlers' annotations.
 
 use super::{admin, checkout, ops, wallet};
-use crate::app::{merchants, orders, programs, redemptions, users};
+use crate::app::{merchants, orders, programs, redemptions, reserve, users, withdrawals};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -16,12 +16,16 @@ use utoipa::{Modify, OpenApi};
         checkout::credit_refund,
         admin::put_merchant, admin::add_secret, admin::delete_secret, admin::put_program, admin::get_programs,
         admin::put_user, admin::release, admin::verify_all,
-        ops::healthz, ops::readyz, ops::openapi, wallet::get_wallet,
+        admin::put_withdrawal_settings, admin::deposit, admin::list_withdrawals, admin::withdrawal_paid,
+        admin::withdrawal_reject,
+        ops::healthz, ops::readyz, ops::openapi, wallet::get_wallet, wallet::entries, wallet::withdraw,
     ),
     components(schemas(
         users::UserIn, orders::QuoteIn, orders::OrderIn, orders::LineIn, orders::RefundIn,
         redemptions::HoldIn, redemptions::CaptureIn, redemptions::CreditRefundIn,
         merchants::MerchantIn, merchants::SecretIn, programs::ProgramIn, programs::CategoryIn,
+        withdrawals::SettingsIn, withdrawals::WithdrawalIn, withdrawals::PaidIn, withdrawals::RejectIn,
+        reserve::DepositIn,
     )),
     modifiers(&Security),
 )]

@@ -519,3 +519,189 @@ pub fn orders_touching(conn: &mut DbConn, user: &str) -> Q<Vec<OrderRow>> {
         .select(OrderRow::as_select())
         .load(conn)
 }
+
+// ---- withdrawals, their settings, reserve deposits ------------------------------------
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = withdrawals)]
+pub struct WithdrawalRow {
+    pub withdrawal_id: String,
+    pub user_id: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub fee_minor: i64,
+    pub destination: String,
+    pub status: String,
+    pub reference: Option<String>,
+    pub reason: Option<String>,
+    pub batch_id: Option<String>,
+    pub requested_at: i64,
+    pub updated_at: i64,
+}
+
+impl WithdrawalRow {
+    pub fn to_domain(&self) -> crate::domain::engine::Withdrawal {
+        crate::domain::engine::Withdrawal {
+            withdrawal_id: self.withdrawal_id.clone(),
+            user_id: self.user_id.clone(),
+            currency: cur(&self.currency),
+            amount: self.amount_minor,
+            fee: self.fee_minor,
+            status: crate::domain::engine::WithdrawalStatus::parse(&self.status).expect("stored withdrawal status"),
+            requested_at: self.requested_at,
+        }
+    }
+}
+
+pub fn withdrawal(conn: &mut DbConn, id: &str) -> Q<Option<WithdrawalRow>> {
+    withdrawals::table.find(id).select(WithdrawalRow::as_select()).first(conn).optional()
+}
+
+pub fn insert_withdrawal(conn: &mut DbConn, w: &WithdrawalRow) -> Q<()> {
+    diesel::insert_into(withdrawals::table).values(w).execute(conn).map(drop)
+}
+
+pub fn save_withdrawal_state(conn: &mut DbConn, w: &WithdrawalRow) -> Q<()> {
+    diesel::update(withdrawals::table.find(&w.withdrawal_id))
+        .set((
+            withdrawals::status.eq(&w.status),
+            withdrawals::reference.eq(&w.reference),
+            withdrawals::reason.eq(&w.reason),
+            withdrawals::batch_id.eq(&w.batch_id),
+            withdrawals::updated_at.eq(w.updated_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Withdrawals oldest first, after the cursor (requested_at, withdrawal_id).
+pub fn withdrawals_page(
+    conn: &mut DbConn,
+    status: Option<&str>,
+    after: Option<(i64, String)>,
+    limit: i64,
+) -> Q<Vec<WithdrawalRow>> {
+    let mut q = withdrawals::table.into_boxed();
+    if let Some(s) = status {
+        q = q.filter(withdrawals::status.eq(s.to_string()));
+    }
+    if let Some((t, id)) = after {
+        q = q.filter(
+            withdrawals::requested_at.gt(t).or(withdrawals::requested_at.eq(t).and(withdrawals::withdrawal_id.gt(id))),
+        );
+    }
+    q.order((withdrawals::requested_at, withdrawals::withdrawal_id))
+        .limit(limit)
+        .select(WithdrawalRow::as_select())
+        .load(conn)
+}
+
+/// (minimum, fee) in minor units, if an operator set them.
+pub fn withdrawal_settings(conn: &mut DbConn, currency: &str) -> Q<Option<(i64, i64)>> {
+    withdrawal_settings::table
+        .find(currency)
+        .select((withdrawal_settings::minimum_minor, withdrawal_settings::fee_minor))
+        .first(conn)
+        .optional()
+}
+
+pub fn put_withdrawal_settings(conn: &mut DbConn, currency: &str, minimum: i64, fee: i64, now: i64) -> Q<()> {
+    let n = diesel::update(withdrawal_settings::table.find(currency))
+        .set((
+            withdrawal_settings::minimum_minor.eq(minimum),
+            withdrawal_settings::fee_minor.eq(fee),
+            withdrawal_settings::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        diesel::insert_into(withdrawal_settings::table)
+            .values((
+                withdrawal_settings::currency.eq(currency),
+                withdrawal_settings::minimum_minor.eq(minimum),
+                withdrawal_settings::fee_minor.eq(fee),
+                withdrawal_settings::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn insert_deposit(
+    conn: &mut DbConn,
+    id: &str,
+    currency: &str,
+    amount: i64,
+    reference: &str,
+    operator: &str,
+    now: i64,
+) -> Q<()> {
+    diesel::insert_into(deposits::table)
+        .values((
+            deposits::deposit_id.eq(id),
+            deposits::currency.eq(currency),
+            deposits::amount_minor.eq(amount),
+            deposits::reference.eq(reference),
+            deposits::operator.eq(operator),
+            deposits::recorded_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// A posting on one of a user's accounts, with its entry.
+#[derive(Debug, Clone, Queryable)]
+pub struct UserPosting {
+    pub id: i64,
+    pub entry_id: i64,
+    pub account: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub kind: String,
+    pub recorded_at: i64,
+    pub occurred_at: i64,
+    pub merchant_id: Option<String>,
+    pub order_id: Option<String>,
+}
+
+/// A user's postings, newest first by (recorded_at, id), before the cursor.
+pub fn user_postings(
+    conn: &mut DbConn,
+    user: &str,
+    currency: Option<&str>,
+    before: Option<(i64, i64)>,
+    limit: i64,
+) -> Q<Vec<UserPosting>> {
+    let user_accounts = [
+        Account::Pending.name(),
+        Account::Available.name(),
+        Account::Held.name(),
+        Account::Withdrawing.name(),
+        Account::ClawbackReceivable.name(),
+    ];
+    let mut q = postings::table
+        .inner_join(entries::table)
+        .filter(postings::owner.eq(user.to_string()))
+        .filter(postings::account.eq_any(user_accounts))
+        .into_boxed();
+    if let Some(c) = currency {
+        q = q.filter(postings::currency.eq(c.to_string()));
+    }
+    if let Some((t, id)) = before {
+        q = q.filter(entries::recorded_at.lt(t).or(entries::recorded_at.eq(t).and(postings::id.lt(id))));
+    }
+    q.order((entries::recorded_at.desc(), postings::id.desc()))
+        .limit(limit)
+        .select((
+            postings::id,
+            postings::entry_id,
+            postings::account,
+            postings::currency,
+            postings::amount_minor,
+            entries::kind,
+            entries::recorded_at,
+            entries::occurred_at,
+            entries::merchant_id,
+            entries::order_id,
+        ))
+        .load(conn)
+}

@@ -184,3 +184,42 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency,
     audit,
 );
+
+diesel::table! {
+    withdrawal_settings (currency) {
+        currency -> Text,
+        minimum_minor -> BigInt,
+        fee_minor -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    withdrawals (withdrawal_id) {
+        withdrawal_id -> Text,
+        user_id -> Text,
+        currency -> Text,
+        amount_minor -> BigInt,
+        fee_minor -> BigInt,
+        destination -> Text,
+        status -> Text,
+        reference -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        batch_id -> Nullable<Text>,
+        requested_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    deposits (deposit_id) {
+        deposit_id -> Text,
+        currency -> Text,
+        amount_minor -> BigInt,
+        reference -> Text,
+        operator -> Text,
+        recorded_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(withdrawals, users);

@@ -9,3 +9,4 @@ mod helpers;
 mod idempotency;
 mod redemptions;
 mod schema;
+mod wallet;

@@ -1,0 +1,1 @@
+DROP TABLE deposits; DROP TABLE withdrawals; DROP TABLE withdrawal_settings;

@@ -1,0 +1,44 @@
+//! Reserve deposits (API.md §6): the platform's own cash into the reserve, never a wallet.
+
+use super::error::{err, ApiResult, Code};
+use super::input::{client_id, currency, money, positive};
+use super::{idem, Outcome, Services};
+use crate::domain::engine;
+use crate::domain::money::format_minor;
+use crate::domain::time::format_ts;
+use crate::store::books::DbBooks;
+use crate::store::{repo, DbConn};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DepositIn {
+    pub deposit_id: String,
+    pub currency: String,
+    #[schema(value_type = String, example = "10000.00")]
+    pub amount: Value,
+    pub reference: String,
+}
+
+pub fn deposit(conn: &mut DbConn, svc: &Services, operator: &str, input: DepositIn, now: i64) -> ApiResult<Outcome> {
+    let id = client_id("deposit_id", &input.deposit_id)?;
+    let raw = money("amount", &input.amount)?;
+    if input.reference.trim().is_empty() || input.reference.chars().count() > 500 {
+        return Err(err(Code::InvalidRequest, "reference must be 1-500 characters"));
+    }
+    let scope = idem::scope(&["deposit"]);
+    let resolved = currency(&input.currency).and_then(|c| Ok((c, positive("amount", &raw, c)?)));
+    let (cur, amount) = idem::deferred(conn, &scope, &id, resolved)?;
+    let canonical = json!({"currency": cur.code(), "amount": amount, "reference": input.reference}).to_string();
+    if let Some(prev) = idem::check(conn, &scope, &id, &canonical)? {
+        return Ok(Outcome::Replayed(prev));
+    }
+    engine::deposit(&mut DbBooks { conn, now }, cur, amount, &id, now)?;
+    repo::insert_deposit(conn, &id, cur.code(), amount, &input.reference, operator, now)?;
+    let body = json!({"deposit_id": id, "currency": cur.code(), "amount": format_minor(amount, cur),
+        "reference": input.reference, "recorded_at": format_ts(now, svc.tz)});
+    repo::audit(conn, now, operator, "reserve.deposit", &id, &body.to_string())?;
+    idem::remember(conn, &scope, &id, &canonical, &body, now)?;
+    Ok(Outcome::Created(body))
+}
