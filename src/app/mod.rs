@@ -11,6 +11,7 @@ pub mod orders;
 pub mod programs;
 pub mod redemptions;
 pub mod reserve;
+pub mod sessions;
 pub mod users;
 pub mod verify;
 pub mod wallet;

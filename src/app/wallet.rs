@@ -159,3 +159,38 @@ pub fn entries(
     let next = more.then(|| shown.last().map(|p| super::cursor::encode(&(p.recorded_at, p.id)))).flatten();
     Ok(json!({"entries": items, "next_cursor": next}))
 }
+
+/// Cashback and referral rewards earned per calendar month of the business time zone (net of
+/// reversals), for the last `months` months up to `now`: (label "2026-11", minor units).
+pub fn monthly_earnings(
+    conn: &mut DbConn,
+    svc: &Services,
+    user: &str,
+    currency: &str,
+    now: i64,
+    months: usize,
+) -> ApiResult<Vec<(String, i64)>> {
+    use chrono::{Datelike, TimeZone};
+    let local = |t: i64| svc.tz.timestamp_opt(t, 0).single().map(|d| (d.year(), d.month())).unwrap_or((1970, 1));
+    let (mut y, mut m) = local(now);
+    let mut out = Vec::with_capacity(months);
+    for _ in 0..months {
+        out.push(((y, m), 0i64));
+        (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+    }
+    out.reverse();
+    for o in repo::orders_touching(conn, user)?.iter().filter(|o| o.currency == currency) {
+        let d = o.to_domain();
+        let net = d.booked.minus(&d.reversed);
+        let share = if o.user_id == user { net.cashback } else { net.referral };
+        if let Some(slot) = out.iter_mut().find(|(ym, _)| *ym == local(o.paid_at)) {
+            slot.1 += share;
+        }
+    }
+    Ok(out.into_iter().map(|((y, m), v)| (format!("{y}-{m:02}"), v)).collect())
+}
+
+/// The payout destinations the user's shop registered.
+pub fn destinations(conn: &mut DbConn, user: &str) -> ApiResult<Vec<String>> {
+    Ok(repo::user(conn, user)?.and_then(|u| serde_json::from_str(&u.payout_destinations).ok()).unwrap_or_default())
+}

@@ -189,7 +189,9 @@ impl Model {
                 };
                 match request_withdrawal(&mut self.books, &w, 100) {
                     Ok(_) => self.withdrawals.push(w),
-                    Err(e) => assert!(matches!(e, LedgerError::InsufficientBalance { .. } | LedgerError::BelowMinimum { .. })),
+                    Err(e) => {
+                        assert!(matches!(e, LedgerError::InsufficientBalance { .. } | LedgerError::BelowMinimum { .. }))
+                    }
                 }
             }
             Op::Pay { w } => {

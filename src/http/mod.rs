@@ -5,9 +5,11 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod checkout;
+pub mod i18n;
 pub mod limit;
 pub mod openapi;
 pub mod ops;
+pub mod pages;
 pub mod problem;
 pub mod wallet;
 
@@ -76,4 +78,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     checkout::routes(cfg);
     admin::routes(cfg);
     wallet::routes(cfg);
+    pages::routes(cfg);
 }

@@ -705,3 +705,52 @@ pub fn user_postings(
         ))
         .load(conn)
 }
+
+// ---- wallet page sessions --------------------------------------------------------------
+
+/// Records a login token's use; false when it was used before.
+pub fn use_login_token(conn: &mut DbConn, jti: &str, user: &str, now: i64, expires_at: i64) -> Q<bool> {
+    let seen: bool = diesel::select(diesel::dsl::exists(login_tokens::table.find(jti))).get_result(conn)?;
+    if seen {
+        return Ok(false);
+    }
+    diesel::insert_into(login_tokens::table)
+        .values((
+            login_tokens::jti.eq(jti),
+            login_tokens::user_id.eq(user),
+            login_tokens::used_at.eq(now),
+            login_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+pub fn insert_session(conn: &mut DbConn, id_hash: &str, user: &str, csrf: &str, now: i64) -> Q<()> {
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::id_hash.eq(id_hash),
+            sessions::user_id.eq(user),
+            sessions::csrf.eq(csrf),
+            sessions::created_at.eq(now),
+            sessions::last_seen_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// (user_id, csrf, created_at, last_seen_at) of a session.
+pub fn session(conn: &mut DbConn, id_hash: &str) -> Q<Option<(String, String, i64, i64)>> {
+    sessions::table
+        .find(id_hash)
+        .select((sessions::user_id, sessions::csrf, sessions::created_at, sessions::last_seen_at))
+        .first(conn)
+        .optional()
+}
+
+pub fn touch_session(conn: &mut DbConn, id_hash: &str, now: i64) -> Q<()> {
+    diesel::update(sessions::table.find(id_hash)).set(sessions::last_seen_at.eq(now)).execute(conn).map(drop)
+}
+
+pub fn delete_session(conn: &mut DbConn, id_hash: &str) -> Q<()> {
+    diesel::delete(sessions::table.find(id_hash)).execute(conn).map(drop)
+}

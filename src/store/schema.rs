@@ -223,3 +223,22 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(withdrawals, users);
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        csrf -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    login_tokens (jti) {
+        jti -> Text,
+        user_id -> Text,
+        used_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}

@@ -7,6 +7,7 @@ mod clawback;
 mod errors;
 mod helpers;
 mod idempotency;
+mod pages;
 mod redemptions;
 mod schema;
 mod wallet;

@@ -1,0 +1,1 @@
+DROP TABLE login_tokens; DROP TABLE sessions;
