@@ -42,6 +42,15 @@ pub enum Command {
         #[arg(long, default_value_t = 1_000)]
         users: usize,
     },
+    /// Print a single-use wallet login link for a user (valid five minutes), signed with
+    /// CASHBACK_WALLET_SECRET (or the demo's).
+    LoginLink {
+        #[arg(long)]
+        user: String,
+        /// The address the user's browser reaches the service at.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base_url: String,
+    },
     /// Print an X-Cashback-Signature header value for a body, signed now.
     Sign {
         /// The merchant's signing secret.
@@ -77,6 +86,18 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             concurrency: concurrency.max(1),
             users,
         }),
+        Command::LoginLink { user, base_url } => {
+            let key = match &s.wallet_secret {
+                Some(k) => k.clone(),
+                None => {
+                    let mut conn = DbUrl::parse(&s.database_url)?.connect()?;
+                    crate::store::repo::meta_value(&mut conn, "demo.wallet_secret")?
+                        .ok_or_else(|| anyhow::anyhow!("CASHBACK_WALLET_SECRET is not set"))?
+                }
+            };
+            println!("{}", crate::demo::login_link(&base_url, &key, &user, chrono::Utc::now().timestamp()));
+            Ok(0)
+        }
         Command::Sign { secret, body } => {
             let t = chrono::Utc::now().timestamp();
             println!("t={t},v1={}", crate::crypto::sign(&secret, t, body.as_bytes()));

@@ -111,14 +111,28 @@ pub async fn seed(st: &AppState, base_url: &str) -> anyhow::Result<String> {
     .await
     .map_err(|e| anyhow::anyhow!("seeding the demo failed: {e}"))?;
     let admin = st.admin_tokens.first().map(|(_, t)| t.clone()).unwrap_or_default();
-    // A wallet token for bob, as a shop would mint it for its wallet link (15 minutes at most).
+    // A wallet token and a login link for bob, as a shop would mint them.
     let now = st.clock.now();
+    let key = st.wallet_secret.as_deref().unwrap_or_default();
     let claims = WalletClaims { sub: "bob".into(), iat: now, exp: now + 900, iss: None, jti: None };
-    let wallet = st.wallet_secret.as_deref().map(|k| mint_wallet_token(k, &claims)).unwrap_or_default();
-    Ok(guide(base_url, &secret, &admin, &wallet))
+    let wallet = mint_wallet_token(key, &claims);
+    let link = login_link(base_url, key, "bob", now);
+    Ok(guide(base_url, &secret, &admin, &wallet, &link))
 }
 
-fn guide(base: &str, secret: &str, admin: &str, wallet: &str) -> String {
+/// A single-use wallet login link for `user`, valid five minutes.
+pub fn login_link(base: &str, wallet_secret: &str, user: &str, now: i64) -> String {
+    let claims = WalletClaims {
+        sub: user.into(),
+        iat: now,
+        exp: now + 300,
+        iss: None,
+        jti: Some(crate::crypto::random_id("login")),
+    };
+    format!("{base}/wallet/login?token={}", mint_wallet_token(wallet_secret, &claims))
+}
+
+fn guide(base: &str, secret: &str, admin: &str, wallet: &str, link: &str) -> String {
     format!(
         r#"
 Cashback ledger demo on {base}
@@ -139,7 +153,12 @@ Try it (a signed quote, then an order; the signature is HMAC-SHA256 over "<t>.<b
   curl -s {base}/v1/admin/verify -H 'Authorization: Bearer {admin}'
   curl -s {base}/openapi.json | head -c 300
 
-Bob's wallet (this token is valid for 15 minutes; restart the demo for a fresh one):
+Bob's wallet page: open this link in a browser within 5 minutes (it works once; for a new one,
+run `cargo run -- login-link --user bob`):
+
+  {link}
+
+Bob's wallet as JSON (this token is valid for 15 minutes):
 
   curl -s {base}/v1/wallet -H 'Authorization: Bearer {wallet}'
 

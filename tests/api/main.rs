@@ -4,6 +4,7 @@
 mod admin;
 mod checkout;
 mod clawback;
+mod e2e;
 mod errors;
 mod helpers;
 mod idempotency;
