@@ -28,15 +28,17 @@ fn free_port() -> u16 {
 async fn start_chromedriver() -> (Driver, u16) {
     let port = free_port();
     let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
-    let child = Command::new(bin)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver (apt-get install chromium-driver)");
+    let driver = Driver(
+        Command::new(bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (apt-get install chromium-driver)"),
+    );
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return (Driver(child), port);
+            return (driver, port);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
