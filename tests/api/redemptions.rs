@@ -135,3 +135,18 @@ async fn a_merchant_wallet_secret_signs_tokens_for_its_own_customers_only() {
     let body = json!({"redemption_id": "H2", "user_id": "m1:c-9", "currency": "CNY", "amount": "1.00"});
     assert_eq!(app.hold_with(&body, Some(&tok("m1:c-9"))).await.status(), 201);
 }
+
+#[tokio::test]
+async fn simultaneous_holds_never_take_available_below_zero() {
+    let app = funded().await; // 112.00 available
+    let answers = futures::future::join_all((0..150).map(|i| {
+        let app = &app;
+        async move { app.hold(&format!("C{i}"), "u-42", "1.00").await.status().as_u16() }
+    }))
+    .await;
+    assert_eq!(answers.iter().filter(|s| **s == 201).count(), 112, "{answers:?}");
+    assert_eq!(answers.iter().filter(|s| **s == 422).count(), 38);
+    let w = app.cny("u-42").await;
+    assert_eq!((w["available"].as_str(), w["held"].as_str()), (Some("0.00"), Some("112.00")));
+    app.assert_verified().await;
+}
