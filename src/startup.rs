@@ -89,6 +89,9 @@ impl Application {
             let mut tick = tokio::time::interval(JOB_INTERVAL);
             loop {
                 tick.tick().await;
+                if let Err(e) = state.write(crate::app::sessions::purge).await {
+                    tracing::warn!(error = %e, "purging ended sessions failed");
+                }
                 match state.write(|c, now| catchup::everything(c, now, 1_000)).await {
                     Ok((0, 0)) => {}
                     Ok((released, expired)) => tracing::info!(released, expired, "release job"),

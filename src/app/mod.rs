@@ -2,6 +2,7 @@
 //! transaction; reads run on a pool connection. Data flows HTTP → here → domain → store.
 
 pub mod catchup;
+pub mod corrections;
 pub mod cursor;
 pub mod error;
 pub mod idem;

@@ -52,3 +52,8 @@ pub fn touch(conn: &mut DbConn, id: &str, now: i64) -> ApiResult<()> {
 pub fn logout(conn: &mut DbConn, id: &str) -> ApiResult<()> {
     Ok(repo::delete_session(conn, &hash(id))?)
 }
+
+/// Forgets ended sessions and long-expired login tokens (run by the background job).
+pub fn purge(conn: &mut DbConn, now: i64) -> ApiResult<usize> {
+    Ok(repo::purge_sessions(conn, now - IDLE_SECONDS, now - MAX_SECONDS, now - 86_400)?)
+}

@@ -94,7 +94,8 @@ fn kind(entry: &str, account: Account, to_buyer: bool) -> &str {
         "order_paid" if to_buyer => "order_paid",
         "order_paid" => "referral",
         "refund" if clawback => "clawback",
-        "hold" | "withdrawal_requested" | "withdrawal_paid" | "refund" => entry,
+        "clawback_write_off" => "clawback_written_off",
+        "hold" | "withdrawal_requested" | "withdrawal_paid" | "refund" | "adjustment" => entry,
         _ if clawback => "clawback_repaid",
         other => other,
     }

@@ -174,6 +174,8 @@ pub fn finish(
     if let Some(prev) = idem::check(conn, &scope, id, &canonical)? {
         return Ok(serde_json::from_str(&prev).unwrap_or(Value::Null));
     }
+    // A rejection credits available: what came due for the user is booked first.
+    catchup::user(conn, &row.user_id, now)?;
     let mut w = row.to_domain();
     let mut books = DbBooks { conn, now };
     if paid {

@@ -21,6 +21,10 @@ pub enum LedgerError {
     BelowMinimum { currency: Currency, minimum: i64 },
     #[error("the reserve holds {} {currency}, {} is needed", format_minor(*.reserve, *.currency), format_minor(*.needed, *.currency))]
     ReserveInsufficient { currency: Currency, reserve: i64, needed: i64 },
+    #[error("{0}")]
+    SettlementExceedsBalance(String),
+    #[error("{0}")]
+    AdjustmentInvalid(String),
     #[error("internal error: entry does not balance")]
     Unbalanced,
 }
@@ -436,5 +440,100 @@ pub fn deposit<B: Books>(
     e.reference = Some(deposit_id.to_string());
     e.post(Account::Reserve, "", amount);
     e.post(Account::PlatformFunding, "", -amount);
+    book(b, &e)
+}
+
+/// Amounts of a merchant settlement, in minor units (each may be zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settlement {
+    pub commission_received: i64,
+    pub credit_paid: i64,
+    pub commission_refunded: i64,
+}
+
+/// A merchant settlement: commission received (Dr reserve, Cr merchant-receivable), store
+/// credit paid (Dr merchant-payable, Cr reserve), commission refunded after the merchant paid it
+/// (Dr merchant-receivable, Cr reserve). Never more than the balance each settles, never the
+/// reserve below zero.
+pub fn settle<B: Books>(
+    b: &mut B,
+    merchant: &str,
+    currency: Currency,
+    s: Settlement,
+    settlement_id: &str,
+    at: i64,
+) -> Result<Option<i64>, B::Error> {
+    let m = |v| format_minor(v, currency);
+    let receivable = b.balance(currency, Account::MerchantReceivable, merchant)?;
+    let payable = -b.balance(currency, Account::MerchantPayable, merchant)?;
+    let exceeds = |what: &str, v: i64, limit: i64| {
+        LedgerError::SettlementExceedsBalance(format!(
+            "{what} {} {currency} is above the {} it settles",
+            m(v),
+            m(limit.max(0))
+        ))
+    };
+    if s.commission_received > receivable.max(0) {
+        return Err(exceeds("commission_received", s.commission_received, receivable).into());
+    }
+    if s.credit_paid > payable.max(0) {
+        return Err(exceeds("credit_paid", s.credit_paid, payable).into());
+    }
+    // What the platform owes back once this settlement's commission is received.
+    let owed_back = -(receivable - s.commission_received);
+    if s.commission_refunded > owed_back.max(0) {
+        return Err(exceeds("commission_refunded", s.commission_refunded, owed_back).into());
+    }
+    let reserve = b.balance(currency, Account::Reserve, "")?;
+    let after = reserve + s.commission_received - s.credit_paid - s.commission_refunded;
+    if after < 0 {
+        return Err(LedgerError::ReserveInsufficient { currency, reserve, needed: reserve - after }.into());
+    }
+    let mut e = NewEntry::new(EntryKind::Settlement, currency, at);
+    e.merchant_id = Some(merchant.to_string());
+    e.reference = Some(settlement_id.to_string());
+    e.post(Account::Reserve, "", s.commission_received - s.credit_paid - s.commission_refunded);
+    e.post(Account::MerchantReceivable, merchant, s.commission_refunded - s.commission_received);
+    e.post(Account::MerchantPayable, merchant, s.credit_paid);
+    book(b, &e)
+}
+
+/// Writes off clawback debt the user will not repay: Dr clawback-losses, Cr clawback-receivable.
+pub fn write_off<B: Books>(
+    b: &mut B,
+    user: &str,
+    currency: Currency,
+    amount: i64,
+    writeoff_id: &str,
+    at: i64,
+) -> Result<Option<i64>, B::Error> {
+    let debt = b.balance(currency, Account::ClawbackReceivable, user)?.max(0);
+    if amount > debt {
+        return Err(LedgerError::AmountTooLarge { currency, requested: amount, limit: debt }.into());
+    }
+    let mut e = NewEntry::new(EntryKind::ClawbackWriteOff, currency, at);
+    e.reference = Some(writeoff_id.to_string());
+    e.post(Account::ClawbackLosses, "", amount);
+    e.post(Account::ClawbackReceivable, user, -amount);
+    book(b, &e)
+}
+
+/// A balanced correcting entry. Whether it may credit users is judged by the caller, which
+/// knows the entry it corrects.
+pub fn adjust<B: Books>(
+    b: &mut B,
+    currency: Currency,
+    postings: &[super::ledger::Posting],
+    adjustment_id: &str,
+    at: i64,
+) -> Result<Option<i64>, B::Error> {
+    let mut e = NewEntry::new(EntryKind::Adjustment, currency, at);
+    e.reference = Some(adjustment_id.to_string());
+    for p in postings {
+        e.post(p.account, &p.owner, p.amount);
+    }
+    if !e.is_balanced() || e.postings.is_empty() {
+        return Err(LedgerError::AdjustmentInvalid("the postings must sum to zero".into()).into());
+    }
     book(b, &e)
 }

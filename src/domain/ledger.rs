@@ -114,10 +114,13 @@ pub enum EntryKind {
     WithdrawalPaid,
     WithdrawalRejected,
     ReserveDeposit,
+    Settlement,
+    ClawbackWriteOff,
+    Adjustment,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 12] = [
+    pub const ALL: [EntryKind; 15] = [
         EntryKind::OrderPaid,
         EntryKind::Refund,
         EntryKind::Release,
@@ -130,6 +133,9 @@ impl EntryKind {
         EntryKind::WithdrawalPaid,
         EntryKind::WithdrawalRejected,
         EntryKind::ReserveDeposit,
+        EntryKind::Settlement,
+        EntryKind::ClawbackWriteOff,
+        EntryKind::Adjustment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -146,6 +152,9 @@ impl EntryKind {
             EntryKind::WithdrawalPaid => "withdrawal_paid",
             EntryKind::WithdrawalRejected => "withdrawal_rejected",
             EntryKind::ReserveDeposit => "reserve_deposit",
+            EntryKind::Settlement => "settlement",
+            EntryKind::ClawbackWriteOff => "clawback_write_off",
+            EntryKind::Adjustment => "adjustment",
         }
     }
 

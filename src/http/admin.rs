@@ -2,6 +2,7 @@
 
 use super::auth;
 use super::{respond, AppState, HttpResult};
+use crate::app::corrections::{self, AdjustmentIn, SettlementIn, WriteOffIn};
 use crate::app::merchants::{self, MerchantIn, SecretIn};
 use crate::app::programs::{self, ProgramIn};
 use crate::app::reserve::{self, DepositIn};
@@ -29,7 +30,63 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/admin/reserve/deposits").route(web::post().to(deposit)))
         .service(web::resource("/v1/admin/withdrawals").route(web::get().to(list_withdrawals)))
         .service(web::resource("/v1/admin/withdrawals/{id}/paid").route(web::post().to(withdrawal_paid)))
-        .service(web::resource("/v1/admin/withdrawals/{id}/reject").route(web::post().to(withdrawal_reject)));
+        .service(web::resource("/v1/admin/withdrawals/{id}/reject").route(web::post().to(withdrawal_reject)))
+        .service(web::resource("/v1/admin/merchants/{id}/settlements").route(web::post().to(settle)))
+        .service(web::resource("/v1/admin/clawbacks/{user_id}/write-off").route(web::post().to(write_off)))
+        .service(web::resource("/v1/admin/adjustments").route(web::post().to(adjust)))
+        .service(web::resource("/v1/admin/audit").route(web::get().to(audit)));
+}
+
+/// A merchant settlement: commission received, store credit paid, commission refunded.
+#[utoipa::path(post, path = "/v1/admin/merchants/{id}/settlements", tag = "admin", request_body = SettlementIn,
+    responses((status = 201, description = "booked")), security(("admin" = [])))]
+pub async fn settle(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
+    let (op, body) = auth::admin_body(&req, payload, &st).await?;
+    let body: SettlementIn = input::json(&body)?;
+    let (svc, id) = (st.svc.clone(), path.into_inner());
+    Ok(respond(st.write(move |c, now| corrections::settle(c, &svc, &op, &id, body, now)).await?))
+}
+
+/// Writes off clawback debt (at most the user's debt).
+#[utoipa::path(post, path = "/v1/admin/clawbacks/{user_id}/write-off", tag = "admin", request_body = WriteOffIn,
+    responses((status = 201, description = "booked")), security(("admin" = [])))]
+pub async fn write_off(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
+    let (op, body) = auth::admin_body(&req, payload, &st).await?;
+    let body: WriteOffIn = input::json(&body)?;
+    let (svc, user) = (st.svc.clone(), path.into_inner());
+    Ok(respond(st.write(move |c, now| corrections::write_off(c, &svc, &op, &user, body, now)).await?))
+}
+
+/// A balanced correcting entry naming the entry it corrects.
+#[utoipa::path(post, path = "/v1/admin/adjustments", tag = "admin", request_body = AdjustmentIn,
+    responses((status = 201, description = "booked")), security(("admin" = [])))]
+pub async fn adjust(req: HttpRequest, payload: web::Payload, st: St) -> HttpResult {
+    let (op, body) = auth::admin_body(&req, payload, &st).await?;
+    let body: AdjustmentIn = input::json(&body)?;
+    let svc = st.svc.clone();
+    Ok(respond(st.write(move |c, now| corrections::adjust(c, &svc, &op, body, now)).await?))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Every admin action in [from, to), with the operator's name.
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", params(AuditQuery),
+    responses((status = 200, description = "{\"audit\": [...], \"next_cursor\"}")), security(("admin" = [])))]
+pub async fn audit(req: HttpRequest, st: St) -> HttpResult {
+    auth::admin(&req, &st)?;
+    let q: AuditQuery = super::wallet::query(&req)?;
+    let svc = st.svc.clone();
+    let v = st
+        .read(move |c| corrections::audit(c, &svc, q.from.as_deref(), q.to.as_deref(), q.cursor.as_deref(), q.limit))
+        .await?;
+    Ok(HttpResponse::Ok().json(v))
 }
 
 /// The minimum and the fee of withdrawals in one currency (the fee below the minimum).

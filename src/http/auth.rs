@@ -152,6 +152,36 @@ pub fn may_open(claims: &WalletClaims, user_id: &str) -> bool {
         }
 }
 
+/// Who calls the JSON wallet API: a bearer wallet token, or the wallet page's session cookie
+/// (whose writes must then carry the session's CSRF token in `X-CSRF-Token`).
+pub struct WalletUser {
+    pub user_id: String,
+    /// The session's CSRF token when the caller came with the cookie.
+    pub csrf: Option<String>,
+}
+
+impl WalletUser {
+    /// A write by cookie needs the session's CSRF token (403 otherwise).
+    pub fn check_csrf(&self, req: &HttpRequest) -> ApiResult<()> {
+        let Some(expected) = &self.csrf else { return Ok(()) };
+        let given = req.headers().get("X-CSRF-Token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if given.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+            return Err(err(Code::Forbidden, "a write with the session cookie needs its CSRF token in X-CSRF-Token"));
+        }
+        Ok(())
+    }
+}
+
+pub async fn wallet_user(req: &HttpRequest, st: &AppState) -> ApiResult<WalletUser> {
+    if bearer(req).is_none() {
+        if let Some((_, s)) = super::pages::session(req, st).await? {
+            return Ok(WalletUser { user_id: s.user_id, csrf: Some(s.csrf) });
+        }
+    }
+    let claims = wallet_bearer(req, st).await?;
+    Ok(WalletUser { user_id: claims.sub, csrf: None })
+}
+
 /// A user on the JSON wallet API: `Authorization: Bearer <wallet token>`, from the platform
 /// or from a merchant for its own webhook customers. Not single-use.
 pub async fn wallet_bearer(req: &HttpRequest, st: &AppState) -> ApiResult<WalletClaims> {

@@ -1,7 +1,7 @@
 //! The OpenAPI document served at `GET /openapi.json`, built from the handlers' annotations.
 
 use super::{admin, checkout, ops, wallet};
-use crate::app::{merchants, orders, programs, redemptions, reserve, users, withdrawals};
+use crate::app::{corrections, merchants, orders, programs, redemptions, reserve, users, withdrawals};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
         admin::put_merchant, admin::add_secret, admin::delete_secret, admin::put_program, admin::get_programs,
         admin::put_user, admin::release, admin::verify_all,
         admin::put_withdrawal_settings, admin::deposit, admin::list_withdrawals, admin::withdrawal_paid,
-        admin::withdrawal_reject,
+        admin::withdrawal_reject, admin::settle, admin::write_off, admin::adjust, admin::audit,
         ops::healthz, ops::readyz, ops::openapi, wallet::get_wallet, wallet::entries, wallet::withdraw,
     ),
     components(schemas(
@@ -25,7 +25,8 @@ use utoipa::{Modify, OpenApi};
         redemptions::HoldIn, redemptions::CaptureIn, redemptions::CreditRefundIn,
         merchants::MerchantIn, merchants::SecretIn, programs::ProgramIn, programs::CategoryIn,
         withdrawals::SettingsIn, withdrawals::WithdrawalIn, withdrawals::PaidIn, withdrawals::RejectIn,
-        reserve::DepositIn,
+        reserve::DepositIn, corrections::SettlementIn, corrections::WriteOffIn, corrections::AdjustmentIn,
+        corrections::AdjustmentPostingIn,
     )),
     modifiers(&Security),
 )]

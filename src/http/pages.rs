@@ -203,7 +203,7 @@ pub async fn login(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
 }
 
 /// The session behind the cookie; its idle clock is reset at most once a minute.
-async fn session(req: &HttpRequest, st: &AppState) -> Result<Option<(String, sessions::Session)>, ApiError> {
+pub async fn session(req: &HttpRequest, st: &AppState) -> Result<Option<(String, sessions::Session)>, ApiError> {
     let Some(id) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) else { return Ok(None) };
     let (i, clock) = (id.clone(), st.clock.clone());
     let Some(s) = st.read(move |c| sessions::find(c, &i, clock.now())).await? else { return Ok(None) };
@@ -365,6 +365,7 @@ pub async fn page(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WithdrawForm {
+    #[allow(dead_code)] // judged before the form's shape
     csrf_token: String,
     withdrawal_id: String,
     currency: String,
@@ -379,15 +380,6 @@ fn csrf_ok(expected: &str, given: &str) -> bool {
     !given.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
 }
 
-/// Reads a form body (64 KiB at most); any CSRF problem is answered before anything else.
-async fn form<T: serde::de::DeserializeOwned>(
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<Result<T, String>, ApiError> {
-    let body = super::body::read(req, payload, super::body::JSON_LIMIT).await?;
-    Ok(serde_urlencoded::from_bytes::<T>(&body).map_err(|e| e.to_string()))
-}
-
 /// `POST /wallet/withdrawals`: review (fee and net) then confirm; the form sends
 /// `withdrawal_id`, `currency`, `amount`, `destination`, `expected_fee` and `csrf_token`.
 pub async fn withdraw(req: HttpRequest, payload: web::Payload, st: web::Data<AppState>) -> HttpResult {
@@ -395,13 +387,16 @@ pub async fn withdraw(req: HttpRequest, payload: web::Payload, st: web::Data<App
     let Some((_, s)) = session(&req, &st).await? else {
         return Ok(message(t, StatusCode::UNAUTHORIZED, t.login_again, None));
     };
-    let f: WithdrawForm = match form(&req, payload).await? {
-        Ok(f) => f,
-        Err(_) => return Ok(message(t, StatusCode::FORBIDDEN, "CSRF", None)),
-    };
-    if !csrf_ok(&s.csrf, &f.csrf_token) {
+    let body = super::body::read(&req, payload, super::body::JSON_LIMIT).await?;
+    // The CSRF token is judged first, from whatever fields came; then the form's shape.
+    let fields: std::collections::HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if !csrf_ok(&s.csrf, fields.get("csrf_token").map(String::as_str).unwrap_or("")) {
         return Ok(message(t, StatusCode::FORBIDDEN, "CSRF", Some(t.login_again)));
     }
+    let f: WithdrawForm = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(e) => return Ok(message(t, StatusCode::BAD_REQUEST, &format!("the form is incomplete: {e}"), None)),
+    };
     let user = s.user_id.clone();
     let fail = |st: &web::Data<AppState>, e: ApiError| {
         let (st, user, csrf) = (st.clone(), user.clone(), s.csrf.clone());
@@ -412,7 +407,7 @@ pub async fn withdraw(req: HttpRequest, payload: web::Payload, st: web::Data<App
             Ok::<_, ApiError>(render(status, &p))
         }
     };
-    if f.step.as_deref() != Some("confirm") {
+    if f.step.as_deref() == Some("review") {
         // Review: show the fee and what arrives, before anything is requested.
         let Some(cur) = Currency::parse(&f.currency) else {
             return fail(&st, err(Code::CurrencyNotSupported, "unknown currency")).await;
@@ -464,7 +459,8 @@ pub async fn logout(req: HttpRequest, payload: web::Payload, st: web::Data<AppSt
     let Some((id, s)) = session(&req, &st).await? else {
         return Ok(message(t, StatusCode::OK, t.logged_out, Some(t.login_again)));
     };
-    let f: LogoutForm = form(&req, payload).await?.unwrap_or(LogoutForm { csrf_token: String::new() });
+    let body = super::body::read(&req, payload, super::body::JSON_LIMIT).await?;
+    let f: LogoutForm = serde_urlencoded::from_bytes(&body).unwrap_or(LogoutForm { csrf_token: String::new() });
     if !csrf_ok(&s.csrf, &f.csrf_token) {
         return Ok(message(t, StatusCode::FORBIDDEN, "CSRF", None));
     }

@@ -43,12 +43,13 @@ pub async fn entries(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
 #[utoipa::path(post, path = "/v1/wallet/withdrawals", tag = "wallet", request_body = WithdrawalIn,
     responses((status = 201, description = "requested")), security(("wallet" = [])))]
 pub async fn withdraw(req: HttpRequest, payload: web::Payload, st: web::Data<AppState>) -> HttpResult {
-    let claims = auth::wallet_bearer(&req, &st).await?;
+    let who = auth::wallet_user(&req, &st).await?;
+    who.check_csrf(&req)?;
     let body = super::body::read(&req, payload, super::body::JSON_LIMIT).await?;
     super::body::require_json(&req, &body)?;
     let cmd = input::json::<WithdrawalIn>(&body)?.validate()?;
     let svc = st.svc.clone();
-    Ok(respond(st.write(move |c, now| withdrawals::request(c, &svc, &claims.sub, cmd, now)).await?))
+    Ok(respond(st.write(move |c, now| withdrawals::request(c, &svc, &who.user_id, cmd, now)).await?))
 }
 
 /// Balances per currency (available is net of clawback debt and may be negative) and terms.
@@ -56,7 +57,7 @@ pub async fn withdraw(req: HttpRequest, payload: web::Payload, st: web::Data<App
     responses((status = 200, description = "the user's balances and terms"), (status = 401, description = "no valid wallet token")),
     security(("wallet" = [])))]
 pub async fn get_wallet(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
-    let claims = auth::wallet_bearer(&req, &st).await?;
+    let who = auth::wallet_user(&req, &st).await?;
     let svc = st.svc.clone();
-    Ok(HttpResponse::Ok().json(st.read(move |c| wallet::get(c, &svc, &claims.sub)).await?))
+    Ok(HttpResponse::Ok().json(st.read(move |c| wallet::get(c, &svc, &who.user_id)).await?))
 }

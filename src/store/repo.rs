@@ -754,3 +754,135 @@ pub fn touch_session(conn: &mut DbConn, id_hash: &str, now: i64) -> Q<()> {
 pub fn delete_session(conn: &mut DbConn, id_hash: &str) -> Q<()> {
     diesel::delete(sessions::table.find(id_hash)).execute(conn).map(drop)
 }
+
+// ---- settlements, write-offs, adjustments, the audit trail ------------------------------
+
+#[allow(clippy::too_many_arguments)]
+pub fn insert_settlement(
+    conn: &mut DbConn,
+    merchant: &str,
+    id: &str,
+    currency: &str,
+    amounts: (i64, i64, i64),
+    settled_at: i64,
+    reference: &str,
+    operator: &str,
+    now: i64,
+) -> Q<()> {
+    diesel::insert_into(settlements::table)
+        .values((
+            settlements::merchant_id.eq(merchant),
+            settlements::settlement_id.eq(id),
+            settlements::currency.eq(currency),
+            settlements::commission_received_minor.eq(amounts.0),
+            settlements::credit_paid_minor.eq(amounts.1),
+            settlements::commission_refunded_minor.eq(amounts.2),
+            settlements::settled_at.eq(settled_at),
+            settlements::reference.eq(reference),
+            settlements::operator.eq(operator),
+            settlements::recorded_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn insert_writeoff(
+    conn: &mut DbConn,
+    id: &str,
+    user: &str,
+    currency: &str,
+    amount: i64,
+    reason: &str,
+    operator: &str,
+    now: i64,
+) -> Q<()> {
+    diesel::insert_into(writeoffs::table)
+        .values((
+            writeoffs::writeoff_id.eq(id),
+            writeoffs::user_id.eq(user),
+            writeoffs::currency.eq(currency),
+            writeoffs::amount_minor.eq(amount),
+            writeoffs::reason.eq(reason),
+            writeoffs::operator.eq(operator),
+            writeoffs::recorded_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn insert_adjustment(
+    conn: &mut DbConn,
+    id: &str,
+    currency: &str,
+    corrects: i64,
+    reason: &str,
+    operator: &str,
+    now: i64,
+) -> Q<()> {
+    diesel::insert_into(adjustments::table)
+        .values((
+            adjustments::adjustment_id.eq(id),
+            adjustments::currency.eq(currency),
+            adjustments::corrects_entry_id.eq(corrects),
+            adjustments::reason.eq(reason),
+            adjustments::operator.eq(operator),
+            adjustments::recorded_at.eq(now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// A posting as (account, owner, amount).
+pub type PostingTuple = (String, String, i64);
+/// An audit row: (id, at, operator, action, target, detail).
+pub type AuditRow = (i64, i64, String, String, String, String);
+
+/// An entry's currency and postings.
+pub fn entry_postings(conn: &mut DbConn, entry_id: i64) -> Q<Option<(String, Vec<PostingTuple>)>> {
+    let Some(currency) = entries::table.find(entry_id).select(entries::currency).first::<String>(conn).optional()?
+    else {
+        return Ok(None);
+    };
+    let ps = postings::table
+        .filter(postings::entry_id.eq(entry_id))
+        .select((postings::account, postings::owner, postings::amount_minor))
+        .load(conn)?;
+    Ok(Some((currency, ps)))
+}
+
+/// The postings of every adjustment that corrects `entry_id`: (account, owner, amount).
+pub fn adjustment_postings_of(conn: &mut DbConn, entry_id: i64) -> Q<Vec<PostingTuple>> {
+    let ids: Vec<String> = adjustments::table
+        .filter(adjustments::corrects_entry_id.eq(entry_id))
+        .select(adjustments::adjustment_id)
+        .load(conn)?;
+    postings::table
+        .inner_join(entries::table)
+        .filter(entries::kind.eq("adjustment"))
+        .filter(entries::reference.eq_any(ids))
+        .select((postings::account, postings::owner, postings::amount_minor))
+        .load(conn)
+}
+
+/// Audit rows with `at` in [from, to), after the cursor id, oldest first.
+pub fn audit_page(conn: &mut DbConn, from: i64, to: i64, after: i64, limit: i64) -> Q<Vec<AuditRow>> {
+    audit::table
+        .filter(audit::at.ge(from))
+        .filter(audit::at.lt(to))
+        .filter(audit::id.gt(after))
+        .order(audit::id)
+        .limit(limit)
+        .select((audit::id, audit::at, audit::operator, audit::action, audit::target, audit::detail))
+        .load(conn)
+}
+
+/// Removes sessions past their idle or absolute limit, and used login tokens a day after they
+/// expired (an expired token is refused anyway, so its jti is no longer needed).
+pub fn purge_sessions(conn: &mut DbConn, idle_before: i64, created_before: i64, tokens_before: i64) -> Q<usize> {
+    let n = diesel::delete(
+        sessions::table.filter(sessions::last_seen_at.lt(idle_before).or(sessions::created_at.lt(created_before))),
+    )
+    .execute(conn)?;
+    Ok(n + diesel::delete(login_tokens::table.filter(login_tokens::expires_at.lt(tokens_before))).execute(conn)?)
+}

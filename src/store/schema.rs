@@ -242,3 +242,41 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    settlements (merchant_id, settlement_id) {
+        merchant_id -> Text,
+        settlement_id -> Text,
+        currency -> Text,
+        commission_received_minor -> BigInt,
+        credit_paid_minor -> BigInt,
+        commission_refunded_minor -> BigInt,
+        settled_at -> BigInt,
+        reference -> Text,
+        operator -> Text,
+        recorded_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    writeoffs (writeoff_id) {
+        writeoff_id -> Text,
+        user_id -> Text,
+        currency -> Text,
+        amount_minor -> BigInt,
+        reason -> Text,
+        operator -> Text,
+        recorded_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    adjustments (adjustment_id) {
+        adjustment_id -> Text,
+        currency -> Text,
+        corrects_entry_id -> BigInt,
+        reason -> Text,
+        operator -> Text,
+        recorded_at -> BigInt,
+    }
+}

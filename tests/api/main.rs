@@ -4,6 +4,7 @@
 mod admin;
 mod checkout;
 mod clawback;
+mod corrections;
 mod e2e;
 mod errors;
 mod helpers;

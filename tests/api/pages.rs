@@ -193,3 +193,48 @@ async fn the_language_follows_the_browser_and_the_switch() {
     let (_, html) = app.page(&both, "?lang=zh-CN").await;
     assert!(html.contains("我的返现钱包"));
 }
+
+#[tokio::test]
+async fn the_session_cookie_also_opens_the_json_api_and_its_writes_need_the_csrf_token() {
+    let app = funded().await;
+    let cookie = app.session("u-42").await;
+    let r = no_redirects().get(app.url("/v1/wallet")).header(COOKIE, &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let w = json!({"withdrawal_id": "CW1", "currency": "CNY", "amount": "10.00",
+        "destination": "alipay:u42@example.com", "expected_fee": "0.00"});
+    let r =
+        no_redirects().post(app.url("/v1/wallet/withdrawals")).header(COOKIE, &cookie).json(&w).send().await.unwrap();
+    problem(r, 403, "forbidden").await;
+    let (_, html) = app.page(&cookie, "").await;
+    let r = no_redirects()
+        .post(app.url("/v1/wallet/withdrawals"))
+        .header(COOKIE, &cookie)
+        .header("X-CSRF-Token", csrf_of(&html))
+        .json(&w)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+#[tokio::test]
+async fn the_contracts_form_fields_alone_book_a_withdrawal() {
+    let app = funded().await;
+    let cookie = app.session("u-42").await;
+    let (_, html) = app.page(&cookie, "").await;
+    let csrf = csrf_of(&html);
+    let fields = [
+        ("csrf_token", csrf.as_str()),
+        ("withdrawal_id", "FW1"),
+        ("currency", "CNY"),
+        ("amount", "10.00"),
+        ("destination", "alipay:u42@example.com"),
+        ("expected_fee", "0.00"),
+    ];
+    assert_eq!(app.form(&cookie, "/wallet/withdrawals", &fields).await.status(), 303);
+    assert_eq!(app.cny("u-42").await["withdrawing"], "10.00");
+    // A form missing a field, with the right CSRF token, is a 400 that books nothing.
+    let r = app.form(&cookie, "/wallet/withdrawals", &fields[..4]).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(app.cny("u-42").await["withdrawing"], "10.00");
+}

@@ -1,0 +1,1 @@
+DROP TABLE adjustments; DROP TABLE writeoffs; DROP TABLE settlements;
