@@ -42,6 +42,25 @@ pub enum Command {
         #[arg(long, default_value_t = 1_000)]
         users: usize,
     },
+    /// Write a finance export to standard output (or --output FILE).
+    Export {
+        /// journal or trial-balance
+        report: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        as_of: Option<String>,
+        /// csv, hledger or beancount (the journal); csv (the trial balance)
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// The trial balance per class of account instead of per account.
+        #[arg(long)]
+        by_class: bool,
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
     /// Print a single-use wallet login link for a user (valid five minutes), signed with
     /// CASHBACK_WALLET_SECRET (or the demo's).
     LoginLink {
@@ -86,6 +105,35 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             concurrency: concurrency.max(1),
             users,
         }),
+        Command::Export { report, from, to, as_of, format, by_class, output } => {
+            let tz = s.tz().map_err(anyhow::Error::msg)?;
+            let svc = crate::app::Services {
+                tz,
+                secrets: SecretBox::from_base64(&crate::crypto::random_key_base64()).map_err(anyhow::Error::msg)?,
+            };
+            let mut conn = DbUrl::parse(&s.database_url)?.connect()?;
+            let mut out: Box<dyn std::io::Write> = match output {
+                Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            let e = |e: crate::app::error::ApiError| anyhow::anyhow!("{e}");
+            match report.as_str() {
+                "journal" => {
+                    let f = crate::app::exports::format(Some(&format)).map_err(e)?;
+                    let from = crate::app::exports::bound("from", from.as_deref(), f, &svc).map_err(e)?;
+                    let to = crate::app::exports::bound("to", to.as_deref(), f, &svc).map_err(e)?;
+                    crate::export::journal::write(&mut conn, tz, from, to, f, &mut out)?;
+                }
+                "trial-balance" => {
+                    let at = crate::app::exports::as_of(as_of.as_deref(), &svc, chrono::Utc::now().timestamp())
+                        .map_err(e)?;
+                    crate::export::trial::write(&mut conn, at, by_class, &mut out)?;
+                }
+                other => anyhow::bail!("unknown report {other:?}: journal or trial-balance"),
+            }
+            out.flush()?;
+            Ok(0)
+        }
         Command::LoginLink { user, base_url } => {
             let key = match &s.wallet_secret {
                 Some(k) => k.clone(),

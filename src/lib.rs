@@ -6,6 +6,7 @@ pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod domain;
+pub mod export;
 pub mod http;
 pub mod startup;
 pub mod store;

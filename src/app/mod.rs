@@ -5,6 +5,7 @@ pub mod catchup;
 pub mod corrections;
 pub mod cursor;
 pub mod error;
+pub mod exports;
 pub mod idem;
 pub mod input;
 pub mod merchants;

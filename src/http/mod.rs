@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod checkout;
+pub mod finance;
 pub mod i18n;
 pub mod limit;
 pub mod openapi;
@@ -79,4 +80,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     admin::routes(cfg);
     wallet::routes(cfg);
     pages::routes(cfg);
+    finance::routes(cfg);
 }

@@ -1,6 +1,6 @@
 //! The OpenAPI document served at `GET /openapi.json`, built from the handlers' annotations.
 
-use super::{admin, checkout, ops, wallet};
+use super::{admin, checkout, finance, ops, wallet};
 use crate::app::{corrections, merchants, orders, programs, redemptions, reserve, users, withdrawals};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         admin::put_user, admin::release, admin::verify_all,
         admin::put_withdrawal_settings, admin::deposit, admin::list_withdrawals, admin::withdrawal_paid,
         admin::withdrawal_reject, admin::settle, admin::write_off, admin::adjust, admin::audit,
+        finance::journal_export, finance::trial_balance,
         ops::healthz, ops::readyz, ops::openapi, wallet::get_wallet, wallet::entries, wallet::withdraw,
     ),
     components(schemas(

@@ -886,3 +886,57 @@ pub fn purge_sessions(conn: &mut DbConn, idle_before: i64, created_before: i64, 
     .execute(conn)?;
     Ok(n + diesel::delete(login_tokens::table.filter(login_tokens::expires_at.lt(tokens_before))).execute(conn)?)
 }
+
+// ---- the journal, for exports ----------------------------------------------------------
+
+/// A posting with its entry, as the exports print it.
+#[derive(Debug, Clone, Queryable)]
+pub struct JournalRow {
+    pub entry_id: i64,
+    pub kind: String,
+    pub recorded_at: i64,
+    pub occurred_at: i64,
+    pub merchant_id: Option<String>,
+    pub order_id: Option<String>,
+    pub reference: Option<String>,
+    pub posting_id: i64,
+    pub account: String,
+    pub owner: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub balance_after_minor: i64,
+}
+
+/// Postings of entries recorded in [from, to), in (recorded_at, entry id, posting id) order,
+/// after the position `after` = (recorded_at, entry id, posting id); `limit` at a time.
+pub fn journal_page(conn: &mut DbConn, from: i64, to: i64, after: (i64, i64, i64), limit: i64) -> Q<Vec<JournalRow>> {
+    let (t, e, p) = after;
+    postings::table
+        .inner_join(entries::table)
+        .filter(entries::recorded_at.ge(from))
+        .filter(entries::recorded_at.lt(to))
+        .filter(
+            entries::recorded_at
+                .gt(t)
+                .or(entries::recorded_at.eq(t).and(entries::id.gt(e)))
+                .or(entries::recorded_at.eq(t).and(entries::id.eq(e)).and(postings::id.gt(p))),
+        )
+        .order((entries::recorded_at, entries::id, postings::id))
+        .limit(limit)
+        .select((
+            entries::id,
+            entries::kind,
+            entries::recorded_at,
+            entries::occurred_at,
+            entries::merchant_id,
+            entries::order_id,
+            entries::reference,
+            postings::id,
+            postings::account,
+            postings::owner,
+            postings::currency,
+            postings::amount_minor,
+            postings::balance_after_minor,
+        ))
+        .load(conn)
+}

@@ -7,6 +7,7 @@ mod clawback;
 mod corrections;
 mod e2e;
 mod errors;
+mod exports;
 mod helpers;
 mod idempotency;
 mod pages;

@@ -1,0 +1,80 @@
+//! Finance exports (admin): the journal and the trial balance, as files.
+
+use super::{auth, AppState, HttpResult};
+use crate::app::error::{err, Code};
+use crate::app::exports;
+use crate::export::{journal, trial};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/admin/exports/journal").route(web::get().to(journal_export)))
+        .service(web::resource("/v1/admin/exports/trial-balance").route(web::get().to(trial_balance)));
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct JournalQuery {
+    from: Option<String>,
+    to: Option<String>,
+    format: Option<String>,
+}
+
+fn content_type(f: journal::Format) -> &'static str {
+    match f {
+        journal::Format::Csv => "text/csv; charset=utf-8",
+        _ => "text/plain; charset=utf-8",
+    }
+}
+
+/// The journal of entries recorded in [from, to): csv, hledger or beancount.
+#[utoipa::path(get, path = "/v1/admin/exports/journal", tag = "finance", params(JournalQuery),
+    responses((status = 200, description = "the journal file")), security(("admin" = [])))]
+pub async fn journal_export(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
+    auth::admin(&req, &st)?;
+    let q: JournalQuery = super::wallet::query(&req)?;
+    let f = exports::format(q.format.as_deref())?;
+    let svc = st.svc.clone();
+    let from = exports::bound("from", q.from.as_deref(), f, &svc)?;
+    let to = exports::bound("to", q.to.as_deref(), f, &svc)?;
+    let body = st
+        .read(move |c| {
+            let mut out = Vec::new();
+            journal::write(c, svc.tz, from, to, f, &mut out).map_err(|e| err(Code::Internal, e.to_string()))?;
+            Ok(out)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().content_type(content_type(f)).body(body))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TrialQuery {
+    as_of: Option<String>,
+    format: Option<String>,
+    by: Option<String>,
+}
+
+/// The trial balance at the end of day `as_of` (now when absent), per account or `by=class`.
+#[utoipa::path(get, path = "/v1/admin/exports/trial-balance", tag = "finance", params(TrialQuery),
+    responses((status = 200, description = "CSV")), security(("admin" = [])))]
+pub async fn trial_balance(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
+    auth::admin(&req, &st)?;
+    let q: TrialQuery = super::wallet::query(&req)?;
+    if q.format.as_deref().unwrap_or("csv") != "csv" {
+        return Err(err(Code::InvalidRequest, "the trial balance is csv"));
+    }
+    let by_class = match q.by.as_deref() {
+        None => false,
+        Some("class") => true,
+        Some(_) => return Err(err(Code::InvalidRequest, "by must be class")),
+    };
+    let at = exports::as_of(q.as_of.as_deref(), &st.svc, st.clock.now())?;
+    let body = st
+        .read(move |c| {
+            let mut out = Vec::new();
+            trial::write(c, at, by_class, &mut out).map_err(|e| err(Code::Internal, e.to_string()))?;
+            Ok(out)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(body))
+}

@@ -1,0 +1,135 @@
+//! Finance exports. The accounting tools check the files when CASHBACK_ACCOUNTING=1 (which
+//! .ci/run sets after installing hledger, ledger and beancount).
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::process::Command;
+
+const DAY: i64 = 86_400;
+
+/// A scenario that touches every kind of entry.
+async fn scenario() -> TestApp {
+    let app = spawn_app().await;
+    app.setup().await;
+    app.put("/v1/users/u-42", &json!({"payout_destinations": ["alipay:u42@example.com"]})).await;
+    let d = json!({"deposit_id": "D1", "currency": "CNY", "amount": "500.00", "reference": "bank"});
+    app.admin(Method::POST, "/v1/admin/reserve/deposits", Some(&d)).await;
+    app.order("E1", "u-42", "1000.00", 9 * DAY).await;
+    let mut lines = order_body("E2", "u-42", "100.00", app.clock.now() - 8 * DAY);
+    lines["lines"] = json!([{"sku": "tea", "amount": "60.00", "category": "food"}, {"sku": "cup", "amount": "40.00"}]);
+    app.post("/v1/orders", &lines).await;
+    // Two days later: a period starting today opens with the balances booked so far.
+    app.clock.advance(2 * DAY);
+    app.order("E3", "u-42", "300.00", 0).await;
+    app.post("/v1/orders/E3/refunds", &json!({"refund_id": "R1", "amount": "100.00"})).await;
+    app.post("/v1/orders/E3/cancel", &json!({})).await;
+    assert_eq!(app.hold("H1", "u-42", "50.00").await.status(), 201);
+    app.post("/v1/redemptions/H1/capture", &json!({"amount": "30.00"})).await;
+    app.post("/v1/redemptions/H1/refunds", &json!({"refund_id": "CR1", "amount": "10.00"})).await;
+    assert_eq!(app.hold("H2", "u-42", "5.00").await.status(), 201);
+    app.post("/v1/redemptions/H2/void", &json!({})).await;
+    let w = |id: &str, amount: &str| json!({"withdrawal_id": id, "currency": "CNY", "amount": amount, "destination": "alipay:u42@example.com", "expected_fee": "0.00"});
+    app.withdraw("u-42", &w("W1", "20.00")).await;
+    app.withdraw("u-42", &w("W2", "10.00")).await;
+    app.admin(Method::POST, "/v1/admin/withdrawals/W1/paid", Some(&json!({"reference": "TX1"}))).await;
+    app.admin(Method::POST, "/v1/admin/withdrawals/W2/reject", Some(&json!({"reason": "closed"}))).await;
+    app.post("/v1/orders/E1/refunds", &json!({"refund_id": "R2", "amount": "1000.00"})).await; // clawback
+    let wo = json!({"writeoff_id": "WO1", "currency": "CNY", "amount": "1.00", "reason": "small"});
+    assert_eq!(app.admin(Method::POST, "/v1/admin/clawbacks/u-42/write-off", Some(&wo)).await.status(), 201);
+    let s = json!({"settlement_id": "S1", "currency": "CNY", "commission_received": "10.00", "credit_paid": "20.00",
+        "settled_at": rfc3339(app.clock.now()), "reference": "bank"});
+    assert_eq!(app.admin(Method::POST, "/v1/admin/merchants/m1/settlements", Some(&s)).await.status(), 201);
+    app.assert_verified().await;
+    app
+}
+
+async fn get(app: &TestApp, path: &str) -> (u16, String) {
+    let r = app.admin(Method::GET, path, None).await;
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The trial balance as {(account, owner): balance in minor units}.
+fn trial(csv: &str) -> BTreeMap<(String, String), i64> {
+    csv.lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[0] != "TOTAL")
+        .map(|f| ((f[0].to_string(), f[1].to_string()), f[5].replace('.', "").parse::<i64>().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_trial_balance_sums_to_zero_and_matches_the_ledger() {
+    let app = scenario().await;
+    let (status, csv) = get(&app, "/v1/admin/exports/trial-balance").await;
+    assert_eq!(status, 200);
+    assert!(csv.lines().last().unwrap().starts_with("TOTAL,,CNY,"), "{csv}");
+    assert!(csv.lines().last().unwrap().ends_with(",0.00"));
+    let stored: BTreeMap<(String, String), i64> =
+        app.balances().await.into_iter().filter(|(_, v)| *v != 0).map(|((_, a, o), v)| ((a, o), v)).collect();
+    let tb: BTreeMap<_, _> = trial(&csv).into_iter().filter(|(_, v)| *v != 0).collect();
+    assert_eq!(tb, stored);
+    let (_, by_class) = get(&app, "/v1/admin/exports/trial-balance?by=class").await;
+    assert!(by_class.lines().any(|l| l.starts_with("liabilities,,CNY,")));
+    let (status, _) = get(&app, "/v1/admin/exports/journal?format=hledger&from=2026-11-01T00:00:00Z").await;
+    assert_eq!(status, 400, "hledger takes dates only");
+    let (status, journal) = get(&app, "/v1/admin/exports/journal?format=csv").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        journal.lines().count() - 1,
+        app.state.read(|c| Ok(cashback::store::repo::snapshot(c)?.postings.len())).await.unwrap()
+    );
+}
+
+#[tokio::test]
+async fn the_accounting_tools_accept_the_journal_and_agree_with_the_trial_balance() {
+    if std::env::var("CASHBACK_ACCOUNTING").ok().as_deref() != Some("1") {
+        return skipped(
+            "the accounting-tool checks need CASHBACK_ACCOUNTING=1 with hledger, ledger and bean-check (skipped)",
+        );
+    }
+    let app = scenario().await;
+    let dir = tempfile::tempdir().unwrap();
+    let today = cashback::domain::time::format_ts(app.clock.now(), "Asia/Shanghai".parse().unwrap())[..10].to_string();
+    for (name, query) in [("all", String::new()), ("period", format!("&from={today}"))] {
+        let (_, hl) = get(&app, &format!("/v1/admin/exports/journal?format=hledger{query}")).await;
+        let (_, bc) = get(&app, &format!("/v1/admin/exports/journal?format=beancount{query}")).await;
+        assert_eq!(name == "period", hl.contains("opening balances"), "{name}");
+        let hf = dir.path().join(format!("{name}.journal"));
+        let bf = dir.path().join(format!("{name}.beancount"));
+        std::fs::write(&hf, &hl).unwrap();
+        std::fs::write(&bf, &bc).unwrap();
+        let run = |cmd: &mut Command| {
+            let out = cmd.output().expect("the tool runs");
+            assert!(
+                out.status.success(),
+                "{cmd:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        run(Command::new("hledger").arg("-f").arg(&hf).args(["check", "-s"]));
+        run(Command::new("ledger").arg("-f").arg(&hf).arg("balance"));
+        run(Command::new("bean-check").arg(&bf));
+        // hledger's balances equal the trial balance, account by account, in minor units.
+        let bal = run(Command::new("hledger").arg("-f").arg(&hf).args(["balance", "--flat", "-N", "-O", "csv"]));
+        let mut tools: BTreeMap<String, i64> = BTreeMap::new();
+        for l in bal.lines().skip(1) {
+            let f: Vec<&str> = l.split(',').map(|x| x.trim_matches('"')).collect();
+            let v = f[1].trim_end_matches(" CNY").replace('.', "").parse::<i64>().unwrap();
+            if v != 0 {
+                tools.insert(f[0].to_string(), v);
+            }
+        }
+        let (_, tb) = get(&app, "/v1/admin/exports/trial-balance").await;
+        let ours: BTreeMap<String, i64> = trial(&tb)
+            .into_iter()
+            .filter(|(_, v)| *v != 0)
+            .map(|((a, o), v)| (cashback::export::names::hledger(&a, &o), v))
+            .collect();
+        assert_eq!(tools, ours, "{name}: hledger and the trial balance disagree");
+    }
+}
