@@ -10,6 +10,7 @@ pub mod idem;
 pub mod input;
 pub mod merchants;
 pub mod orders;
+pub mod payouts;
 pub mod programs;
 pub mod redemptions;
 pub mod reserve;

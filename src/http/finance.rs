@@ -8,7 +8,71 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/admin/exports/journal").route(web::get().to(journal_export)))
-        .service(web::resource("/v1/admin/exports/trial-balance").route(web::get().to(trial_balance)));
+        .service(web::resource("/v1/admin/exports/trial-balance").route(web::get().to(trial_balance)))
+        .service(web::resource("/v1/admin/exports/payouts").route(web::get().to(payouts_export)))
+        .service(web::resource("/v1/admin/exports/audit").route(web::get().to(audit_export)))
+        .service(web::resource("/v1/admin/payout-batches").route(web::post().to(payout_batch)));
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+    status: Option<String>,
+    format: Option<String>,
+}
+
+fn period(q: &PeriodQuery, svc: &crate::app::Services) -> Result<(i64, i64), crate::app::error::ApiError> {
+    if q.format.as_deref().unwrap_or("csv") != "csv" {
+        return Err(err(Code::InvalidRequest, "this export is csv"));
+    }
+    let b = |f: &str, v: &Option<String>| v.as_deref().map(|v| crate::app::corrections::bound(f, v, svc)).transpose();
+    Ok((b("from", &q.from)?.unwrap_or(i64::MIN), b("to", &q.to)?.unwrap_or(i64::MAX)))
+}
+
+/// Withdrawals requested in [from, to), by status; read only.
+#[utoipa::path(get, path = "/v1/admin/exports/payouts", tag = "finance", params(PeriodQuery),
+    responses((status = 200, description = "CSV")), security(("admin" = [])))]
+pub async fn payouts_export(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
+    auth::admin(&req, &st)?;
+    let q: PeriodQuery = super::wallet::query(&req)?;
+    let (from, to) = period(&q, &st.svc)?;
+    let svc = st.svc.clone();
+    let body = st.read(move |c| crate::app::payouts::export(c, &svc, from, to, q.status.as_deref())).await?;
+    Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(body))
+}
+
+/// The audit trail in [from, to) as CSV.
+#[utoipa::path(get, path = "/v1/admin/exports/audit", tag = "finance", params(PeriodQuery),
+    responses((status = 200, description = "CSV")), security(("admin" = [])))]
+pub async fn audit_export(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
+    auth::admin(&req, &st)?;
+    let q: PeriodQuery = super::wallet::query(&req)?;
+    if q.status.is_some() {
+        return Err(err(Code::InvalidRequest, "the audit export takes from, to and format"));
+    }
+    let (from, to) = period(&q, &st.svc)?;
+    let svc = st.svc.clone();
+    let body = st.read(move |c| crate::app::payouts::audit_csv(c, &svc, from, to)).await?;
+    Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(body))
+}
+
+/// Moves every requested withdrawal of a currency to `processing`; answers the batch as CSV.
+#[utoipa::path(post, path = "/v1/admin/payout-batches", tag = "finance", request_body = crate::app::payouts::BatchIn,
+    responses((status = 201, description = "the batch as CSV"), (status = 200, description = "the same batch again")),
+    security(("admin" = [])))]
+pub async fn payout_batch(req: HttpRequest, payload: web::Payload, st: web::Data<AppState>) -> HttpResult {
+    let (op, body) = auth::admin_body(&req, payload, &st).await?;
+    let body: crate::app::payouts::BatchIn = crate::app::input::json(&body)?;
+    let svc = st.svc.clone();
+    let outcome = st.write(move |c, now| crate::app::payouts::batch(c, &svc, &op, body, now)).await?;
+    let (status, csv) = match outcome {
+        crate::app::Outcome::Created(serde_json::Value::String(s)) => (actix_web::http::StatusCode::CREATED, s),
+        crate::app::Outcome::Replayed(s) => (actix_web::http::StatusCode::OK, s),
+        _ => return Err(err(Code::Internal, "a batch answers CSV")),
+    };
+    Ok(HttpResponse::build(status).content_type("text/csv; charset=utf-8").body(csv))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

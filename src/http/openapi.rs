@@ -1,7 +1,7 @@
 //! The OpenAPI document served at `GET /openapi.json`, built from the handlers' annotations.
 
 use super::{admin, checkout, finance, ops, wallet};
-use crate::app::{corrections, merchants, orders, programs, redemptions, reserve, users, withdrawals};
+use crate::app::{corrections, merchants, orders, payouts, programs, redemptions, reserve, users, withdrawals};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -18,7 +18,8 @@ use utoipa::{Modify, OpenApi};
         admin::put_user, admin::release, admin::verify_all,
         admin::put_withdrawal_settings, admin::deposit, admin::list_withdrawals, admin::withdrawal_paid,
         admin::withdrawal_reject, admin::settle, admin::write_off, admin::adjust, admin::audit,
-        finance::journal_export, finance::trial_balance,
+        finance::journal_export, finance::trial_balance, finance::payouts_export, finance::audit_export,
+        finance::payout_batch,
         ops::healthz, ops::readyz, ops::openapi, wallet::get_wallet, wallet::entries, wallet::withdraw,
     ),
     components(schemas(
@@ -27,7 +28,7 @@ use utoipa::{Modify, OpenApi};
         merchants::MerchantIn, merchants::SecretIn, programs::ProgramIn, programs::CategoryIn,
         withdrawals::SettingsIn, withdrawals::WithdrawalIn, withdrawals::PaidIn, withdrawals::RejectIn,
         reserve::DepositIn, corrections::SettlementIn, corrections::WriteOffIn, corrections::AdjustmentIn,
-        corrections::AdjustmentPostingIn,
+        corrections::AdjustmentPostingIn, payouts::BatchIn,
     )),
     modifiers(&Security),
 )]

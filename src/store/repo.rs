@@ -940,3 +940,24 @@ pub fn journal_page(conn: &mut DbConn, from: i64, to: i64, after: (i64, i64, i64
         ))
         .load(conn)
 }
+
+/// Withdrawals with `requested_at` in [from, to), optionally of one status, oldest first.
+pub fn withdrawals_in(
+    conn: &mut DbConn,
+    from: i64,
+    to: i64,
+    status: Option<&str>,
+    currency: Option<&str>,
+) -> Q<Vec<WithdrawalRow>> {
+    let mut q = withdrawals::table
+        .filter(withdrawals::requested_at.ge(from))
+        .filter(withdrawals::requested_at.lt(to))
+        .into_boxed();
+    if let Some(s) = status {
+        q = q.filter(withdrawals::status.eq(s.to_string()));
+    }
+    if let Some(c) = currency {
+        q = q.filter(withdrawals::currency.eq(c.to_string()));
+    }
+    q.order((withdrawals::requested_at, withdrawals::withdrawal_id)).select(WithdrawalRow::as_select()).load(conn)
+}

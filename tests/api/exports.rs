@@ -133,3 +133,35 @@ async fn the_accounting_tools_accept_the_journal_and_agree_with_the_trial_balanc
         assert_eq!(tools, ours, "{name}: hledger and the trial balance disagree");
     }
 }
+
+#[tokio::test]
+async fn a_payout_batch_lists_each_requested_withdrawal_once() {
+    let app = scenario().await;
+    let w = |id: &str| json!({"withdrawal_id": id, "currency": "CNY", "amount": "10.00", "destination": "alipay:u42@example.com", "expected_fee": "0.00"});
+    app.order("B1", "u-42", "1000.00", 9 * DAY).await;
+    assert_eq!(app.withdraw("u-42", &w("PB1")).await.status(), 201);
+    assert_eq!(app.withdraw("u-42", &w("PB2")).await.status(), 201);
+    let b = json!({"batch_id": "BATCH-1", "currency": "CNY"});
+    let r = app.admin(Method::POST, "/v1/admin/payout-batches", Some(&b)).await;
+    assert_eq!(r.status(), 201);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let csv = r.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.contains("PB1") && csv.contains("PB2") && csv.contains(",processing,BATCH-1,"));
+    let again = app.admin(Method::POST, "/v1/admin/payout-batches", Some(&b)).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.text().await.unwrap(), csv);
+    let next = app
+        .admin(Method::POST, "/v1/admin/payout-batches", Some(&json!({"batch_id": "BATCH-2", "currency": "CNY"})))
+        .await;
+    assert_eq!(next.text().await.unwrap().lines().count(), 1, "nothing is listed twice");
+    assert_eq!(
+        app.admin(Method::POST, "/v1/admin/withdrawals/PB1/paid", Some(&json!({"reference": "T"}))).await.status(),
+        200
+    );
+    let (_, processing) = get(&app, "/v1/admin/exports/payouts?status=processing").await;
+    assert_eq!(processing.lines().count(), 2);
+    let (_, audit) = get(&app, "/v1/admin/exports/audit").await;
+    assert!(audit.lines().any(|l| l.contains("payout_batch.create") && l.contains("ops-alice")));
+    app.assert_verified().await;
+}
