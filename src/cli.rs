@@ -61,6 +61,17 @@ pub enum Command {
         #[arg(long)]
         output: Option<std::path::PathBuf>,
     },
+    /// Compare the shop's order report with the ledger; exits 1 when there is any difference.
+    Reconcile {
+        #[arg(long)]
+        orders: std::path::PathBuf,
+        #[arg(long)]
+        merchant_id: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+    },
     /// Print a single-use wallet login link for a user (valid five minutes), signed with
     /// CASHBACK_WALLET_SECRET (or the demo's).
     LoginLink {
@@ -133,6 +144,21 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             out.flush()?;
             Ok(0)
+        }
+        Command::Reconcile { orders, merchant_id, from, to } => {
+            let tz = s.tz().map_err(anyhow::Error::msg)?;
+            let svc = crate::app::Services {
+                tz,
+                secrets: SecretBox::from_base64(&crate::crypto::random_key_base64()).map_err(anyhow::Error::msg)?,
+            };
+            let e = |e: crate::app::error::ApiError| anyhow::anyhow!("{e}");
+            let from = crate::app::corrections::bound("from", &from, &svc).map_err(e)?;
+            let to = crate::app::corrections::bound("to", &to, &svc).map_err(e)?;
+            let file = std::fs::read(&orders)?;
+            let mut conn = DbUrl::parse(&s.database_url)?.connect()?;
+            let (csv, differences) = crate::app::reconcile::run(&mut conn, &merchant_id, from, to, &file).map_err(e)?;
+            print!("{csv}");
+            Ok(if differences > 0 { 1 } else { 0 })
         }
         Command::LoginLink { user, base_url } => {
             let key = match &s.wallet_secret {

@@ -12,6 +12,7 @@ pub mod merchants;
 pub mod orders;
 pub mod payouts;
 pub mod programs;
+pub mod reconcile;
 pub mod redemptions;
 pub mod reserve;
 pub mod sessions;

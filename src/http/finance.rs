@@ -11,7 +11,37 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/admin/exports/trial-balance").route(web::get().to(trial_balance)))
         .service(web::resource("/v1/admin/exports/payouts").route(web::get().to(payouts_export)))
         .service(web::resource("/v1/admin/exports/audit").route(web::get().to(audit_export)))
-        .service(web::resource("/v1/admin/payout-batches").route(web::post().to(payout_batch)));
+        .service(web::resource("/v1/admin/payout-batches").route(web::post().to(payout_batch)))
+        .service(web::resource("/v1/admin/reconcile").route(web::post().to(reconcile)));
+}
+
+/// Reconcile files may be large: 100 MiB.
+pub const RECONCILE_LIMIT: usize = 100 * 1024 * 1024;
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileQuery {
+    merchant_id: String,
+    from: String,
+    to: String,
+}
+
+/// The shop's order report (text/csv) against the ledger; one row per difference.
+#[utoipa::path(post, path = "/v1/admin/reconcile", tag = "finance", params(ReconcileQuery),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, description = "the differences as CSV; only the header when none")), security(("admin" = [])))]
+pub async fn reconcile(req: HttpRequest, payload: web::Payload, st: web::Data<AppState>) -> HttpResult {
+    auth::admin(&req, &st)?;
+    let body = super::body::read(&req, payload, RECONCILE_LIMIT).await?;
+    let ct = req.headers().get(actix_web::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("text/csv") {
+        return Err(err(Code::UnsupportedMediaType, "send the shop's order report as Content-Type: text/csv"));
+    }
+    let q: ReconcileQuery = super::wallet::query(&req)?;
+    let from = crate::app::corrections::bound("from", &q.from, &st.svc)?;
+    let to = crate::app::corrections::bound("to", &q.to, &st.svc)?;
+    let (csv, _) = st.read(move |c| crate::app::reconcile::run(c, &q.merchant_id, from, to, &body)).await?;
+    Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(csv))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

@@ -961,3 +961,14 @@ pub fn withdrawals_in(
     }
     q.order((withdrawals::requested_at, withdrawals::withdrawal_id)).select(WithdrawalRow::as_select()).load(conn)
 }
+
+/// A merchant's orders with `paid_at` in [from, to).
+pub fn orders_paid_in(conn: &mut DbConn, merchant: &str, from: i64, to: i64) -> Q<Vec<OrderRow>> {
+    orders::table
+        .filter(orders::merchant_id.eq(merchant))
+        .filter(orders::paid_at.ge(from))
+        .filter(orders::paid_at.lt(to))
+        .order(orders::order_id)
+        .select(OrderRow::as_select())
+        .load(conn)
+}

@@ -165,3 +165,87 @@ async fn a_payout_batch_lists_each_requested_withdrawal_once() {
     assert!(audit.lines().any(|l| l.contains("payout_batch.create") && l.contains("ops-alice")));
     app.assert_verified().await;
 }
+
+async fn reconcile(app: &TestApp, file: &str) -> (u16, String) {
+    let r = app
+        .client
+        .post(app.url("/v1/admin/reconcile?merchant_id=m1&from=2000-01-01&to=2100-01-01"))
+        .bearer_auth(&app.admin_token)
+        .header("Content-Type", "text/csv")
+        .body(file.to_string())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn reconciliation_finds_each_kind_of_difference_and_none_in_a_clean_file() {
+    let app = scenario().await;
+    app.order("E4", "u-7", "50.00", 0).await;
+    // Columns in any order; other columns ignored.
+    let clean = "note,status,order_id,amount,currency,refunded\n\
+                 x,refunded,E1,1000.00,CNY,1000.00\nx,paid,E2,100.00,CNY,0\nx,cancelled,E3,300.00,CNY,300.00\nx,paid,E4,50,CNY,0.00\n";
+    let (status, csv) = reconcile(&app, clean).await;
+    assert_eq!(status, 200);
+    assert_eq!(csv.lines().count(), 1, "{csv}");
+    assert!(csv.starts_with("kind,order_id,currency,shop_amount,ledger_amount,shop_refunded,ledger_refunded,shop_status,ledger_status,detail"));
+    let dirty = "order_id,currency,amount,refunded,status\n\
+                 E1,CNY,999.00,1000.00,refunded\nE3,CNY,300.00,100.00,cancelled\nE3,CNY,300.00,300.00,cancelled\n\
+                 ZZZ,CNY,1.00,0,paid\nE4,CNY,50.00,0.00,refunded\n";
+    let (_, csv) = reconcile(&app, dirty).await;
+    let kinds: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    let mut sorted = kinds.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "amount_mismatch",
+            "duplicate_in_file",
+            "missing_in_ledger",
+            "missing_in_shop",
+            "refund_mismatch",
+            "status_mismatch"
+        ],
+        "{csv}"
+    );
+    // The command gives the same answer and exits 1 with differences, 0 without.
+    let url = match &app.db_url {
+        cashback::store::DbUrl::Sqlite(p) => format!("sqlite://{p}"),
+        cashback::store::DbUrl::Postgres(u) => u.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (file, code) in [(clean, 0), (dirty, 1)] {
+        let path = dir.path().join("orders.csv");
+        std::fs::write(&path, file).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_cashback"))
+            .args([
+                "--database-url",
+                &url,
+                "reconcile",
+                "--merchant-id",
+                "m1",
+                "--from",
+                "2000-01-01",
+                "--to",
+                "2100-01-01",
+                "--orders",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let r = app
+        .client
+        .post(app.url("/v1/admin/reconcile?merchant_id=m1&from=2000-01-01&to=2100-01-01"))
+        .bearer_auth(&app.admin_token)
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    problem(r, 415, "unsupported_media_type").await;
+    let (status, _) = reconcile(&app, "order_id,amount\nE1,1\n").await;
+    assert_eq!(status, 400);
+}
