@@ -3,6 +3,7 @@
 //! memory stays flat whatever the period's size.
 
 pub mod journal;
+pub mod liabilities;
 pub mod names;
 pub mod trial;
 

@@ -23,6 +23,8 @@ async fn scenario() -> TestApp {
     // Two days later: a period starting today opens with the balances booked so far.
     app.clock.advance(2 * DAY);
     app.order("E3", "u-42", "300.00", 0).await;
+    // A day boundary between an order and its refund.
+    app.clock.advance(DAY);
     app.post("/v1/orders/E3/refunds", &json!({"refund_id": "R1", "amount": "100.00"})).await;
     app.post("/v1/orders/E3/cancel", &json!({})).await;
     assert_eq!(app.hold("H1", "u-42", "50.00").await.status(), 201);
@@ -248,4 +250,32 @@ async fn reconciliation_finds_each_kind_of_difference_and_none_in_a_clean_file()
     problem(r, 415, "unsupported_media_type").await;
     let (status, _) = reconcile(&app, "order_id,amount\nE1,1\n").await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn the_liability_roll_forward_ties_to_the_trial_balance_at_every_boundary() {
+    let app = scenario().await;
+    let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+    let day = |offset: i64| cashback::domain::time::format_ts(app.clock.now() + offset * DAY, tz)[..10].to_string();
+    // Day boundaries around the scenario: before it, between the order E3 and its refund, after.
+    let bounds = [day(-5), day(-1), day(0), day(1)];
+    let mut previous_closing: Option<Vec<String>> = None;
+    for pair in bounds.windows(2) {
+        let (_, csv) = get(&app, &format!("/v1/admin/exports/liabilities?from={}&to={}", pair[0], pair[1])).await;
+        assert!(!csv.contains(",no"), "{csv}");
+        assert_eq!(csv.lines().filter(|l| l.ends_with(",yes")).count(), 2, "{csv}");
+        let field =
+            |line: &str| csv.lines().find(|l| l.contains(line)).map(|l| l.rsplit(',').next().unwrap().to_string());
+        let opening = vec![field("liabilities,opening").unwrap(), field("clawback_receivable,opening").unwrap()];
+        if let Some(prev) = &previous_closing {
+            assert_eq!(&opening, prev, "a period opens where the one before closed");
+        }
+        previous_closing =
+            Some(vec![field("liabilities,closing").unwrap(), field("clawback_receivable,closing").unwrap()]);
+    }
+    let (_, all) = get(&app, "/v1/admin/exports/liabilities").await;
+    let earned = all.lines().find(|l| l.contains("liabilities,earned")).unwrap();
+    assert!(!earned.ends_with(",0.00"), "{all}");
+    let clawed = all.lines().find(|l| l.contains("clawback_receivable,clawed_back")).unwrap();
+    assert!(!clawed.ends_with(",0.00"), "{all}");
 }
