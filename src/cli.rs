@@ -148,7 +148,17 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                     let to = b("to", &to).map_err(e)?.unwrap_or(chrono::Utc::now().timestamp() + 1);
                     crate::export::liabilities::write(&mut conn, from, to, &mut out)?;
                 }
-                other => anyhow::bail!("unknown report {other:?}: journal, trial-balance or liabilities"),
+                "merchant-statements" => {
+                    let b = |f: &str, v: &Option<String>| {
+                        v.as_deref().map(|v| crate::app::corrections::bound(f, v, &svc)).transpose()
+                    };
+                    let from = b("from", &from).map_err(e)?.unwrap_or(i64::MIN);
+                    let to = b("to", &to).map_err(e)?.unwrap_or(chrono::Utc::now().timestamp() + 1);
+                    crate::export::statements::write(&mut conn, from, to, &mut out)?;
+                }
+                other => anyhow::bail!(
+                    "unknown report {other:?}: journal, trial-balance, liabilities or merchant-statements"
+                ),
             }
             out.flush()?;
             Ok(0)

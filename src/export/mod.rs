@@ -5,6 +5,7 @@
 pub mod journal;
 pub mod liabilities;
 pub mod names;
+pub mod statements;
 pub mod trial;
 
 use crate::store::repo::{self, JournalRow};

@@ -13,7 +13,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/admin/exports/audit").route(web::get().to(audit_export)))
         .service(web::resource("/v1/admin/payout-batches").route(web::post().to(payout_batch)))
         .service(web::resource("/v1/admin/reconcile").route(web::post().to(reconcile)))
-        .service(web::resource("/v1/admin/exports/liabilities").route(web::get().to(liabilities)));
+        .service(web::resource("/v1/admin/exports/liabilities").route(web::get().to(liabilities)))
+        .service(web::resource("/v1/admin/exports/merchant-statements").route(web::get().to(statements)));
+}
+
+/// Per merchant and currency: orders, refunds, store credit, settlements, receivable and payable.
+#[utoipa::path(get, path = "/v1/admin/exports/merchant-statements", tag = "finance", params(PeriodQuery),
+    responses((status = 200, description = "CSV")), security(("admin" = [])))]
+pub async fn statements(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
+    auth::admin(&req, &st)?;
+    let q: PeriodQuery = super::wallet::query(&req)?;
+    if q.status.is_some() {
+        return Err(err(Code::InvalidRequest, "this export takes from, to and format"));
+    }
+    let (from, to) = period(&q, &st.svc)?;
+    let to = if to == i64::MAX { st.clock.now() + 1 } else { to };
+    let body = st
+        .read(move |c| {
+            let mut out = Vec::new();
+            crate::export::statements::write(c, from, to, &mut out).map_err(|e| err(Code::Internal, e.to_string()))?;
+            Ok(out)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(body))
 }
 
 /// The liability roll-forward and the clawback receivable's, per currency, for [from, to).

@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
         admin::put_withdrawal_settings, admin::deposit, admin::list_withdrawals, admin::withdrawal_paid,
         admin::withdrawal_reject, admin::settle, admin::write_off, admin::adjust, admin::audit,
         finance::journal_export, finance::trial_balance, finance::payouts_export, finance::audit_export,
-        finance::payout_batch, finance::reconcile, finance::liabilities,
+        finance::payout_batch, finance::reconcile, finance::liabilities, finance::statements,
         ops::healthz, ops::readyz, ops::openapi, wallet::get_wallet, wallet::entries, wallet::withdraw,
     ),
     components(schemas(

@@ -972,3 +972,45 @@ pub fn orders_paid_in(conn: &mut DbConn, merchant: &str, from: i64, to: i64) -> 
         .select(OrderRow::as_select())
         .load(conn)
 }
+
+/// Orders booked (created) in [from, to), all merchants.
+pub fn orders_booked_in(conn: &mut DbConn, from: i64, to: i64) -> Q<Vec<OrderRow>> {
+    orders::table
+        .filter(orders::created_at.ge(from))
+        .filter(orders::created_at.lt(to))
+        .select(OrderRow::as_select())
+        .load(conn)
+}
+
+/// Refunds recorded in [from, to), with their order's currency.
+pub fn refunds_recorded_in(conn: &mut DbConn, from: i64, to: i64) -> Q<Vec<(RefundRow, String)>> {
+    let rows: Vec<RefundRow> = refunds::table
+        .filter(refunds::recorded_at.ge(from))
+        .filter(refunds::recorded_at.lt(to))
+        .select(RefundRow::as_select())
+        .load(conn)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let cur = orders::table.find((&r.merchant_id, &r.order_id)).select(orders::currency).first::<String>(conn)?;
+        out.push((r, cur));
+    }
+    Ok(out)
+}
+
+/// A settlement's (merchant, currency, received, paid, refunded).
+pub type SettlementSums = (String, String, i64, i64, i64);
+
+/// Settlements recorded in [from, to).
+pub fn settlements_recorded_in(conn: &mut DbConn, from: i64, to: i64) -> Q<Vec<SettlementSums>> {
+    settlements::table
+        .filter(settlements::recorded_at.ge(from))
+        .filter(settlements::recorded_at.lt(to))
+        .select((
+            settlements::merchant_id,
+            settlements::currency,
+            settlements::commission_received_minor,
+            settlements::credit_paid_minor,
+            settlements::commission_refunded_minor,
+        ))
+        .load(conn)
+}

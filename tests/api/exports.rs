@@ -279,3 +279,24 @@ async fn the_liability_roll_forward_ties_to_the_trial_balance_at_every_boundary(
     let clawed = all.lines().find(|l| l.contains("clawback_receivable,clawed_back")).unwrap();
     assert!(!clawed.ends_with(",0.00"), "{all}");
 }
+
+#[tokio::test]
+async fn merchant_statements_tie_receivable_and_payable() {
+    let app = scenario().await;
+    let (status, csv) = get(&app, "/v1/admin/exports/merchant-statements").await;
+    assert_eq!(status, 200);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = csv.lines().find(|l| l.starts_with("m1,CNY,")).expect("a row for m1").split(',').collect();
+    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(col("orders"), "3");
+    assert_eq!(col("gross"), "1400.00");
+    assert_eq!(col("commission"), "274.00"); // 200.00 + 14.00 (food 6.00, other 8.00) + 60.00
+    assert_eq!(col("credit_spent"), "30.00");
+    assert_eq!(col("credit_refunded"), "10.00");
+    assert_eq!((col("commission_received"), col("credit_paid")), ("10.00", "20.00"));
+    assert_eq!(col("closing_payable"), "0.00");
+    assert_eq!(col("ties"), "yes");
+    let stored = app.balances().await;
+    let mr = stored[&("CNY".to_string(), "assets:merchant-receivable".to_string(), "m1".to_string())];
+    assert_eq!(col("closing_receivable").replace('.', "").parse::<i64>().unwrap(), mr);
+}
