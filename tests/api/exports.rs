@@ -11,7 +11,10 @@ const DAY: i64 = 86_400;
 
 /// A scenario that touches every kind of entry.
 async fn scenario() -> TestApp {
-    let app = spawn_app().await;
+    scenario_on(spawn_app().await).await
+}
+
+async fn scenario_on(app: TestApp) -> TestApp {
     app.setup().await;
     app.put("/v1/users/u-42", &json!({"payout_destinations": ["alipay:u42@example.com"]})).await;
     let d = json!({"deposit_id": "D1", "currency": "CNY", "amount": "500.00", "reference": "bank"});
@@ -299,4 +302,39 @@ async fn merchant_statements_tie_receivable_and_payable() {
     let stored = app.balances().await;
     let mr = stored[&("CNY".to_string(), "assets:merchant-receivable".to_string(), "m1".to_string())];
     assert_eq!(col("closing_receivable").replace('.', "").parse::<i64>().unwrap(), mr);
+}
+
+/// Every export format, byte for byte, on a fixed scenario at a fixed time (the same snapshots
+/// on SQLite and PostgreSQL).
+#[tokio::test]
+async fn snapshots_of_every_format() {
+    // 2026-11-01T10:00:00+08:00
+    let app = scenario_on(spawn_app_frozen(1_793_498_400).await).await;
+    let adj = serde_json::json!({"adjustment_id": "ADJ1", "currency": "CNY", "reason": "goodwill", "corrects_entry_id": "2",
+        "postings": [{"account": "income:platform-share", "amount": "1.00"},
+                     {"account": "liabilities:cashback:available", "owner": "u-7", "amount": "-1.00"}]});
+    assert_eq!(app.admin(Method::POST, "/v1/admin/adjustments", Some(&adj)).await.status(), 201);
+    let b = json!({"batch_id": "BATCH-1", "currency": "CNY"});
+    let w = json!({"withdrawal_id": "W3", "currency": "CNY", "amount": "5.00", "destination": "alipay:u7@example.com", "expected_fee": "0.00"});
+    app.put("/v1/users/u-7", &json!({"payout_destinations": ["alipay:u7@example.com"]})).await;
+    app.order("E5", "u-7", "100.00", 9 * DAY).await;
+    assert_eq!(app.withdraw("u-7", &w).await.status(), 201);
+    let batch = app.admin(Method::POST, "/v1/admin/payout-batches", Some(&b)).await.text().await.unwrap();
+    insta::assert_snapshot!("payout_batch", batch);
+    for (name, path) in [
+        ("journal_csv", "/v1/admin/exports/journal?format=csv"),
+        ("journal_hledger", "/v1/admin/exports/journal?format=hledger"),
+        ("journal_beancount", "/v1/admin/exports/journal?format=beancount"),
+        ("journal_period_hledger", "/v1/admin/exports/journal?format=hledger&from=2026-11-03"),
+        ("trial_balance", "/v1/admin/exports/trial-balance?as_of=2026-11-04"),
+        ("trial_balance_by_class", "/v1/admin/exports/trial-balance?as_of=2026-11-04&by=class"),
+        ("merchant_statements", "/v1/admin/exports/merchant-statements?from=2026-11-01&to=2026-11-05"),
+        ("liabilities", "/v1/admin/exports/liabilities?from=2026-11-03&to=2026-11-05"),
+        ("payouts", "/v1/admin/exports/payouts?from=2026-11-01&to=2026-11-05"),
+        ("audit", "/v1/admin/exports/audit?from=2026-11-01&to=2026-11-05"),
+    ] {
+        let (status, body) = get(&app, path).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        insta::assert_snapshot!(name, body);
+    }
 }

@@ -57,8 +57,17 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// An app whose clock stands still at `at` (moved only by `advance`), for byte-stable output.
+pub async fn spawn_app_frozen(at: i64) -> TestApp {
+    spawn_app_inner(|_| {}, Clock::frozen(at)).await
+}
+
 /// An app whose settings `adjust` may change first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_inner(adjust, Clock::default()).await
+}
+
+async fn spawn_app_inner(adjust: impl FnOnce(&mut Settings), clock: Clock) -> TestApp {
     let (url, dir) = tokio::task::spawn_blocking(fresh_database).await.unwrap();
     let admin_token = random_token();
     let wallet_secret = random_token();
@@ -77,7 +86,6 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let s = settings.clone();
     let (db_url, writer) =
         tokio::task::spawn_blocking(move || open_writer(&s)).await.unwrap().expect("open the database");
-    let clock = Clock::default();
     let parts = Parts {
         clock: clock.clone(),
         secrets: SecretBox::from_base64(settings.secret_key.as_deref().unwrap()).unwrap(),
