@@ -34,6 +34,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
     };
     let now = chrono::Utc::now().timestamp();
     let s = svc.clone();
+    let users = args.users.max(1);
     writer
         .write_blocking(move |c| -> Result<(), ApiError> {
             let m = MerchantIn { name: "Bench".into(), secret: Some("bench-secret".into()), wallet_secret: None };
@@ -43,6 +44,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<i32> {
                 "hold_days": 7, "per_order_cap": "500.00"}))
             .expect("bench program");
             programs::put(c, &s, "bench", "bench", p, now)?;
+            // Each buyer referred by the one before, so an order books four postings.
+            for i in 0..users {
+                let referrer = (i > 0).then(|| format!("u{}", i - 1));
+                let input = crate::app::users::UserIn { referrer_id: referrer, payout_destinations: None };
+                crate::app::users::put(
+                    c,
+                    &s,
+                    &crate::app::Actor::Operator("bench".into()),
+                    &format!("u{i}"),
+                    input,
+                    now,
+                )?;
+            }
             Ok(())
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -44,7 +44,7 @@ pub enum Command {
     },
     /// Write a finance export to standard output (or --output FILE).
     Export {
-        /// journal or trial-balance
+        /// journal, trial-balance, merchant-statements, liabilities, payouts or audit
         report: String,
         #[arg(long)]
         from: Option<String>,
@@ -58,6 +58,9 @@ pub enum Command {
         /// The trial balance per class of account instead of per account.
         #[arg(long)]
         by_class: bool,
+        /// The payouts export: requested, processing, paid or rejected.
+        #[arg(long)]
+        status: Option<String>,
         #[arg(long)]
         output: Option<std::path::PathBuf>,
     },
@@ -71,6 +74,8 @@ pub enum Command {
         from: String,
         #[arg(long)]
         to: String,
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
     },
     /// Print a single-use wallet login link for a user (valid five minutes), signed with
     /// CASHBACK_WALLET_SECRET (or the demo's).
@@ -116,13 +121,26 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             concurrency: concurrency.max(1),
             users,
         }),
-        Command::Export { report, from, to, as_of, format, by_class, output } => {
+        Command::Export { report, from, to, as_of, format, by_class, output, status } => {
             let tz = s.tz().map_err(anyhow::Error::msg)?;
+            if report != "journal" && format != "csv" {
+                anyhow::bail!("{report} is csv only");
+            }
+            if report == "trial-balance" && (from.is_some() || to.is_some()) {
+                anyhow::bail!("the trial balance takes --as-of, not --from/--to");
+            }
+            if report != "trial-balance" && as_of.is_some() {
+                anyhow::bail!("--as-of is for the trial balance; {report} takes --from and --to");
+            }
+            if status.is_some() && report != "payouts" {
+                anyhow::bail!("--status is for the payouts export");
+            }
             let svc = crate::app::Services {
                 tz,
                 secrets: SecretBox::from_base64(&crate::crypto::random_key_base64()).map_err(anyhow::Error::msg)?,
             };
             let mut conn = DbUrl::parse(&s.database_url)?.connect()?;
+            same_timezone(&mut conn, &s.timezone)?;
             let mut out: Box<dyn std::io::Write> = match output {
                 Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
@@ -156,14 +174,33 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                     let to = b("to", &to).map_err(e)?.unwrap_or(chrono::Utc::now().timestamp() + 1);
                     crate::export::statements::write(&mut conn, from, to, &mut out)?;
                 }
+                "payouts" | "audit" => {
+                    let b = |f: &str, v: &Option<String>| {
+                        v.as_deref().map(|v| crate::app::corrections::bound(f, v, &svc)).transpose()
+                    };
+                    let from = b("from", &from).map_err(e)?.unwrap_or(i64::MIN);
+                    let to = b("to", &to).map_err(e)?.unwrap_or(i64::MAX);
+                    let csv = if report == "payouts" {
+                        crate::app::payouts::export(&mut conn, &svc, from, to, status.as_deref()).map_err(e)?
+                    } else {
+                        crate::app::payouts::audit_csv(&mut conn, &svc, from, to).map_err(e)?
+                    };
+                    out.write_all(csv.as_bytes())?;
+                }
                 other => anyhow::bail!(
-                    "unknown report {other:?}: journal, trial-balance, liabilities or merchant-statements"
+                    "unknown report {other:?}: journal, trial-balance, merchant-statements, liabilities, payouts or audit"
                 ),
             }
             out.flush()?;
+            if std::env::var_os("CASHBACK_PEAK_MEMORY").is_some() {
+                // For the memory benchmark (.ci/export-memory): the process's peak resident set.
+                let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+                let peak = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("VmHWM: unknown");
+                eprintln!("peak memory {}", peak.trim_start_matches("VmHWM:").trim());
+            }
             Ok(0)
         }
-        Command::Reconcile { orders, merchant_id, from, to } => {
+        Command::Reconcile { orders, merchant_id, from, to, output } => {
             let tz = s.tz().map_err(anyhow::Error::msg)?;
             let svc = crate::app::Services {
                 tz,
@@ -174,8 +211,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let to = crate::app::corrections::bound("to", &to, &svc).map_err(e)?;
             let file = std::fs::read(&orders)?;
             let mut conn = DbUrl::parse(&s.database_url)?.connect()?;
+            same_timezone(&mut conn, &s.timezone)?;
             let (csv, differences) = crate::app::reconcile::run(&mut conn, &merchant_id, from, to, &file).map_err(e)?;
-            print!("{csv}");
+            match output {
+                Some(p) => std::fs::write(p, csv)?,
+                None => print!("{csv}"),
+            }
             Ok(if differences > 0 { 1 } else { 0 })
         }
         Command::LoginLink { user, base_url } => {
@@ -236,4 +277,14 @@ fn serve(s: &Settings, demo: bool) -> anyhow::Result<i32> {
         app.run_until_stopped().await?;
         Ok::<_, anyhow::Error>(0)
     })
+}
+
+/// Reports cut days in the business time zone: refuse one other than the database's.
+fn same_timezone(conn: &mut crate::store::DbConn, configured: &str) -> anyhow::Result<()> {
+    match crate::store::repo::meta_value(conn, "timezone")? {
+        Some(tz) if tz != configured => {
+            anyhow::bail!("the database's time zone is {tz}; CASHBACK_TIMEZONE is {configured}. Set it to {tz}")
+        }
+        _ => Ok(()),
+    }
 }

@@ -5,8 +5,9 @@
 //! the file streams.
 
 use super::names;
-use super::{each_posting, totals_before};
+use super::{each_posting, each_posting_with, totals_before};
 use crate::domain::money::{format_minor, Currency};
+use crate::store::repo;
 use crate::store::repo::JournalRow;
 use crate::store::DbConn;
 use chrono::TimeZone;
@@ -201,9 +202,24 @@ fn csv(conn: &mut DbConn, tz: Tz, from: i64, to: i64, out: &mut dyn Write) -> an
         "merchant_id",
         "order_id",
         "reference",
+        "program_version",
+        "memo",
     ])?;
     let ts = |t: i64| crate::domain::time::format_ts(t, tz);
-    each_posting(conn, from, to, |r| {
+    // Looked up once per entry: the order's program version, and what an operator wrote.
+    let mut entry: Option<(i64, String, String)> = None;
+    each_posting_with(conn, from, to, |conn, r| {
+        if entry.as_ref().map(|e| e.0) != Some(r.entry_id) {
+            let version = match (&r.merchant_id, &r.order_id) {
+                (Some(m), Some(o)) => {
+                    repo::order(conn, m, o)?.map(|o| o.program_version.to_string()).unwrap_or_default()
+                }
+                _ => String::new(),
+            };
+            let memo = repo::entry_memo(conn, &r.kind, r.merchant_id.as_deref(), r.reference.as_deref())?;
+            entry = Some((r.entry_id, version, memo.unwrap_or_default()));
+        }
+        let (_, version, memo) = entry.as_ref().expect("set above");
         let cur = Currency::parse(&r.currency).expect("stored currency");
         let (dr, cr) = if r.amount_minor > 0 { (r.amount_minor, 0) } else { (0, -r.amount_minor) };
         w.write_record([
@@ -220,8 +236,10 @@ fn csv(conn: &mut DbConn, tz: Tz, from: i64, to: i64, out: &mut dyn Write) -> an
             r.merchant_id.clone().unwrap_or_default(),
             r.order_id.clone().unwrap_or_default(),
             r.reference.clone().unwrap_or_default(),
-        ])
-        .map_err(std::io::Error::other)
+            version.clone(),
+            memo.clone(),
+        ])?;
+        Ok(())
     })?;
     w.flush()?;
     Ok(())

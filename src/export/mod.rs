@@ -22,11 +22,21 @@ pub fn each_posting(
     to: i64,
     mut f: impl FnMut(&JournalRow) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
+    each_posting_with(conn, from, to, |_, r| Ok(f(r)?))
+}
+
+/// The same, with the connection free for lookups between pages' rows.
+pub fn each_posting_with(
+    conn: &mut DbConn,
+    from: i64,
+    to: i64,
+    mut f: impl FnMut(&mut DbConn, &JournalRow) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut after = (i64::MIN, i64::MIN, i64::MIN);
     loop {
         let rows = repo::journal_page(conn, from, to, after, PAGE)?;
         for r in &rows {
-            f(r)?;
+            f(conn, r)?;
         }
         match rows.last() {
             Some(r) if rows.len() as i64 == PAGE => after = (r.recorded_at, r.entry_id, r.posting_id),

@@ -1014,3 +1014,24 @@ pub fn settlements_recorded_in(conn: &mut DbConn, from: i64, to: i64) -> Q<Vec<S
         ))
         .load(conn)
 }
+
+/// What an operator wrote for an entry: an adjustment's or write-off's reason, a settlement's
+/// or a withdrawal's payment reference, a rejected withdrawal's reason, a deposit's reference.
+pub fn entry_memo(conn: &mut DbConn, kind: &str, merchant: Option<&str>, reference: Option<&str>) -> Q<Option<String>> {
+    let Some(r) = reference else { return Ok(None) };
+    match kind {
+        "adjustment" => adjustments::table.find(r).select(adjustments::reason).first(conn).optional(),
+        "clawback_write_off" => writeoffs::table.find(r).select(writeoffs::reason).first(conn).optional(),
+        "reserve_deposit" => deposits::table.find(r).select(deposits::reference).first(conn).optional(),
+        "settlement" => {
+            settlements::table.find((merchant.unwrap_or(""), r)).select(settlements::reference).first(conn).optional()
+        }
+        "withdrawal_paid" => {
+            Ok(withdrawals::table.find(r).select(withdrawals::reference).first(conn).optional()?.flatten())
+        }
+        "withdrawal_rejected" => {
+            Ok(withdrawals::table.find(r).select(withdrawals::reason).first(conn).optional()?.flatten())
+        }
+        _ => Ok(None),
+    }
+}

@@ -338,3 +338,38 @@ async fn snapshots_of_every_format() {
         insta::assert_snapshot!(name, body);
     }
 }
+
+#[tokio::test]
+async fn the_export_command_gives_the_same_files_as_http() {
+    let app = scenario().await;
+    let url = match &app.db_url {
+        cashback::store::DbUrl::Sqlite(p) => format!("sqlite://{p}"),
+        cashback::store::DbUrl::Postgres(u) => u.clone(),
+    };
+    let run = |args: &[&str], tz: &str| {
+        Command::new(env!("CARGO_BIN_EXE_cashback"))
+            .env("CASHBACK_TIMEZONE", tz)
+            .args(["--database-url", &url, "export"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (args, path) in [
+        (vec!["journal", "--format", "hledger"], "/v1/admin/exports/journal?format=hledger"),
+        (
+            vec!["merchant-statements", "--from", "2000-01-01", "--to", "2100-01-01"],
+            "/v1/admin/exports/merchant-statements?from=2000-01-01&to=2100-01-01",
+        ),
+        (vec!["payouts"], "/v1/admin/exports/payouts"),
+        (vec!["audit"], "/v1/admin/exports/audit"),
+    ] {
+        let out = run(&args, "Asia/Shanghai");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let (_, http) = get(&app, path).await;
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), http, "{args:?}");
+    }
+    let wrong_zone = run(&["journal"], "Europe/Paris");
+    assert_eq!(wrong_zone.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong_zone.stderr).contains("Asia/Shanghai"));
+    assert_eq!(run(&["trial-balance", "--from", "2026-01-01"], "Asia/Shanghai").status.code(), Some(2));
+}
