@@ -151,7 +151,18 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                     let f = crate::app::exports::format(Some(&format)).map_err(e)?;
                     let from = crate::app::exports::bound("from", from.as_deref(), f, &svc).map_err(e)?;
                     let to = crate::app::exports::bound("to", to.as_deref(), f, &svc).map_err(e)?;
-                    crate::export::journal::write(&mut conn, tz, from, to, f, &mut out)?;
+                    // A progress bar on a terminal (stderr); nothing when piped or redirected.
+                    let total = crate::store::repo::count_postings(&mut conn, from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX))?;
+                    let bar = indicatif::ProgressBar::new(total as u64);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} postings {eta}")
+                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    let b = bar.clone();
+                    crate::export::with_progress(Box::new(move |n| b.inc(n)), || {
+                        crate::export::journal::write(&mut conn, tz, from, to, f, &mut out)
+                    })?;
+                    bar.finish_and_clear();
                 }
                 "trial-balance" => {
                     let at = crate::app::exports::as_of(as_of.as_deref(), &svc, chrono::Utc::now().timestamp())

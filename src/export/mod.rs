@@ -15,6 +15,22 @@ use std::collections::BTreeMap;
 /// Postings read per page.
 pub const PAGE: i64 = 5_000;
 
+/// Told how many postings each page read.
+pub type Tick = Box<dyn FnMut(u64)>;
+
+thread_local! {
+    /// Set while a command shows progress.
+    static PROGRESS: std::cell::RefCell<Option<Tick>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with `tick` told of every page of postings read on this thread.
+pub fn with_progress<T>(tick: Tick, f: impl FnOnce() -> T) -> T {
+    PROGRESS.with(|p| *p.borrow_mut() = Some(tick));
+    let out = f();
+    PROGRESS.with(|p| *p.borrow_mut() = None);
+    out
+}
+
 /// Calls `f` with each posting of entries recorded in [from, to), in order.
 pub fn each_posting(
     conn: &mut DbConn,
@@ -38,6 +54,11 @@ pub fn each_posting_with(
         for r in &rows {
             f(conn, r)?;
         }
+        PROGRESS.with(|p| {
+            if let Some(tick) = p.borrow_mut().as_mut() {
+                tick(rows.len() as u64)
+            }
+        });
         match rows.last() {
             Some(r) if rows.len() as i64 == PAGE => after = (r.recorded_at, r.entry_id, r.posting_id),
             _ => return Ok(()),

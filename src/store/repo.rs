@@ -1035,3 +1035,13 @@ pub fn entry_memo(conn: &mut DbConn, kind: &str, merchant: Option<&str>, referen
         _ => Ok(None),
     }
 }
+
+/// How many postings entries recorded in [from, to) have (for a progress bar).
+pub fn count_postings(conn: &mut DbConn, from: i64, to: i64) -> Q<i64> {
+    postings::table
+        .inner_join(entries::table)
+        .filter(entries::recorded_at.ge(from))
+        .filter(entries::recorded_at.lt(to))
+        .count()
+        .get_result(conn)
+}

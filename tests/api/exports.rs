@@ -116,6 +116,7 @@ async fn the_accounting_tools_accept_the_journal_and_agree_with_the_trial_balanc
             );
             String::from_utf8(out.stdout).unwrap()
         };
+        run(Command::new("hledger").arg("-f").arg(&hf).arg("check"));
         run(Command::new("hledger").arg("-f").arg(&hf).args(["check", "-s"]));
         run(Command::new("ledger").arg("-f").arg(&hf).arg("balance"));
         run(Command::new("bean-check").arg(&bf));
@@ -136,6 +137,41 @@ async fn the_accounting_tools_accept_the_journal_and_agree_with_the_trial_balanc
             .map(|((a, o), v)| (cashback::export::names::hledger(&a, &o), v))
             .collect();
         assert_eq!(tools, ours, "{name}: hledger and the trial balance disagree");
+        // So do ledger-cli's, and beancount's (through bean-query).
+        let lb = run(Command::new("ledger").arg("-f").arg(&hf).args([
+            "balance",
+            "--flat",
+            "--no-total",
+            "--balance-format",
+            "%(account)\t%(scrub(display_total))\n",
+        ]));
+        let mut from_ledger: BTreeMap<String, i64> = BTreeMap::new();
+        for l in lb.lines().filter(|l| !l.trim().is_empty()) {
+            let (acct, amount) = l.split_once('\t').unwrap();
+            let v = amount.trim().trim_end_matches(" CNY").replace('.', "").parse::<i64>().unwrap();
+            if v != 0 {
+                from_ledger.insert(acct.trim().to_string(), v);
+            }
+        }
+        assert_eq!(from_ledger, ours, "{name}: ledger and the trial balance disagree");
+        let bq = run(Command::new("bean-query")
+            .arg(&bf)
+            .arg("SELECT account, sum(number) AS n GROUP BY account ORDER BY account")
+            .args(["-f", "csv"]));
+        let mut from_bean: BTreeMap<String, i64> = BTreeMap::new();
+        for l in bq.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+            let (acct, n) = l.split_once(',').unwrap();
+            let v = n.trim().replace('.', "").parse::<i64>().unwrap();
+            if v != 0 {
+                from_bean.insert(acct.trim().to_string(), v);
+            }
+        }
+        let ours_bean: BTreeMap<String, i64> = trial(&tb)
+            .into_iter()
+            .filter(|(_, v)| *v != 0)
+            .map(|((a, o), v)| (cashback::export::names::beancount(&a, &o), v))
+            .collect();
+        assert_eq!(from_bean, ours_bean, "{name}: beancount and the trial balance disagree");
     }
 }
 
@@ -319,6 +355,8 @@ async fn snapshots_of_every_format() {
     app.put("/v1/users/u-7", &json!({"payout_destinations": ["alipay:u7@example.com"]})).await;
     app.order("E5", "u-7", "100.00", 9 * DAY).await;
     assert_eq!(app.withdraw("u-7", &w).await.status(), 201);
+    // A release that repays part of u-42's clawback debt.
+    app.order("E6", "u-42", "100.00", 9 * DAY).await;
     let batch = app.admin(Method::POST, "/v1/admin/payout-batches", Some(&b)).await.text().await.unwrap();
     insta::assert_snapshot!("payout_batch", batch);
     for (name, path) in [
