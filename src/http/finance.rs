@@ -6,6 +6,33 @@ use crate::app::exports;
 use crate::export::{journal, trial};
 use actix_web::{web, HttpRequest, HttpResponse};
 
+const CHUNK: usize = 64 * 1024;
+
+/// Sends what is written, in chunks, to the response body.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<web::Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = web::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        // The client went away: stop writing.
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::other("the client went away"))
+    }
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/admin/exports/journal").route(web::get().to(journal_export)))
         .service(web::resource("/v1/admin/exports/trial-balance").route(web::get().to(trial_balance)))
@@ -174,14 +201,21 @@ pub async fn journal_export(req: HttpRequest, st: web::Data<AppState>) -> HttpRe
     let svc = st.svc.clone();
     let from = exports::bound("from", q.from.as_deref(), f, &svc)?;
     let to = exports::bound("to", q.to.as_deref(), f, &svc)?;
-    let body = st
-        .read(move |c| {
-            let mut out = Vec::new();
-            journal::write(c, svc.tz, from, to, f, &mut out).map_err(|e| err(Code::Internal, e.to_string()))?;
-            Ok(out)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().content_type(content_type(f)).body(body))
+    // Streamed: a blocking task writes the journal page by page into a bounded channel, so the
+    // server's memory stays flat whatever the period's size.
+    let mut conn = st.pool.get().map_err(|_| err(Code::Unavailable, "the database is not reachable"))?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(8);
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) };
+        let result =
+            journal::write(&mut conn, svc.tz, from, to, f, &mut w).and_then(|_| Ok(std::io::Write::flush(&mut w)?));
+        if let Err(e) = result {
+            tracing::error!(error = %e, "the journal export stopped part way");
+            let _ = tx.blocking_send(Err(std::io::Error::other("the export failed")));
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok(HttpResponse::Ok().content_type(content_type(f)).streaming(body))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
