@@ -222,7 +222,10 @@ pub fn adjust(conn: &mut DbConn, svc: &Services, operator: &str, input: Adjustme
     if entry_cur != cur.code() {
         return Err(invalid(format!("entry {corrects} is in {entry_cur}, not {cur}")));
     }
-    // What a user gains: credits to their liabilities and to their clawback debt.
+    if repo::entry_kind(conn, corrects)?.as_deref() == Some("adjustment") {
+        return Err(invalid("an adjustment corrects a business entry, not another adjustment".into()));
+    }
+    // What a user gains: credits to their liability accounts and to their clawback debt.
     let gains = |ps: &mut dyn Iterator<Item = (Account, String, i64)>| {
         let mut by_user: BTreeMap<String, i64> = BTreeMap::new();
         for (a, o, v) in ps {
@@ -232,19 +235,42 @@ pub fn adjust(conn: &mut DbConn, svc: &Services, operator: &str, input: Adjustme
         }
         by_user
     };
-    let cap: i64 = named.iter().map(|(_, _, v)| (*v).max(0)).sum();
+    // Per user, what the named entry moved for them: the larger of its debits and credits on
+    // that user's accounts. A user the entry did not touch may not be credited at all.
+    let mut moved: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (a, o, v) in &named {
+        if Account::parse(a).is_some_and(|a| a.owner() == Owner::User) {
+            let m = moved.entry(o.clone()).or_default();
+            if *v > 0 {
+                m.0 += v;
+            } else {
+                m.1 -= v;
+            }
+        }
+    }
+    let entry_amount: i64 = named.iter().map(|(_, _, v)| (*v).max(0)).sum();
     let earlier = repo::adjustment_postings_of(conn, corrects)?;
     let before = gains(&mut earlier.into_iter().filter_map(|(a, o, v)| Account::parse(&a).map(|a| (a, o, v))));
     let now_gains = gains(&mut postings.iter().map(|p| (p.account, p.owner.clone(), p.amount)));
+    let mut credited = 0;
     for (user, gain) in &now_gains {
+        if *gain <= 0 {
+            continue;
+        }
         let total = gain + before.get(user).copied().unwrap_or(0);
-        if *gain > 0 && total > cap {
+        let cap = moved.get(user).map(|(d, c)| *d.max(c)).unwrap_or(0);
+        if total > cap {
             return Err(invalid(format!(
-                "it credits {user} {} {cur} in all, above entry {corrects}'s amount {}",
+                "it credits {user} {} {cur} in all, above the {} {cur} entry {corrects} moved for them",
                 format_minor(total, cur),
                 format_minor(cap, cur)
             )));
         }
+        credited += total;
+    }
+    let others: i64 = before.iter().filter(|(u, g)| **g > 0 && !now_gains.contains_key(*u)).map(|(_, g)| *g).sum();
+    if credited + others > entry_amount {
+        return Err(invalid(format!("the adjustments of entry {corrects} would credit users more than its amount")));
     }
     engine::adjust(&mut DbBooks { conn, now }, cur, &postings, &id, now)?;
     repo::insert_adjustment(conn, &id, cur.code(), corrects, &input.reason, operator, now)?;

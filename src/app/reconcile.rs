@@ -143,7 +143,9 @@ pub fn run(conn: &mut DbConn, merchant: &str, from: i64, to: i64, file: &[u8]) -
         if shop_cur.is_none() || minor(&s.amount, shop_cur) != Some(o.amount_minor) {
             row(&mut out, fields("amount_mismatch", "the amount or currency differs"))?;
         }
-        if minor(&s.refunded, shop_cur) != Some(o.refunded_minor) {
+        // Judged in the ledger order's currency: a currency difference alone is an amount
+        // mismatch, not also a refund mismatch.
+        if minor(&s.refunded, Some(cur)) != Some(o.refunded_minor) {
             row(&mut out, fields("refund_mismatch", "the refunded amount differs"))?;
         }
         if !status_matches(&s.status, &o.status) {

@@ -29,7 +29,9 @@ pub fn hash(id: &str) -> String {
 pub fn login(conn: &mut DbConn, claims: &WalletClaims, now: i64) -> ApiResult<(String, String)> {
     let jti = claims.jti.as_deref().filter(|j| !j.is_empty() && j.len() <= 128);
     let jti = jti.ok_or_else(|| err(Code::Unauthorized, "a login token needs a jti"))?;
-    if !repo::use_login_token(conn, jti, &claims.sub, now, claims.exp)? {
+    // Scoped by issuer: one shop's token ids cannot use up another issuer's links.
+    let key = format!("{}\u{1f}{jti}", claims.iss.as_deref().unwrap_or(""));
+    if !repo::use_login_token(conn, &key, &claims.sub, now, claims.exp)? {
         return Err(err(Code::Unauthorized, "this login link was already used"));
     }
     let (id, csrf) = (random_token(), random_token());

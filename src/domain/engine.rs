@@ -535,5 +535,37 @@ pub fn adjust<B: Books>(
     if !e.is_balanced() || e.postings.is_empty() {
         return Err(LedgerError::AdjustmentInvalid("the postings must sum to zero".into()).into());
     }
+    // The ledger's rules hold after an adjustment too: the reserve and income never negative,
+    // no user bucket below zero, and no user with both clawback debt and money available.
+    let mut after: std::collections::BTreeMap<(Account, String), i64> = std::collections::BTreeMap::new();
+    for p in &e.postings {
+        let k = (p.account, p.owner.clone());
+        if !after.contains_key(&k) {
+            let v = b.balance(currency, p.account, &p.owner)?;
+            after.insert(k.clone(), v);
+        }
+        *after.get_mut(&k).expect("inserted above") += p.amount;
+    }
+    for ((a, owner), v) in &after {
+        let broken = match a {
+            Account::Reserve | Account::ClawbackReceivable => *v < 0,
+            Account::PlatformShare | Account::WithdrawalFees => *v > 0,
+            Account::Pending | Account::Available | Account::Held | Account::Withdrawing => *v > 0,
+            _ => false,
+        };
+        if broken {
+            return Err(LedgerError::AdjustmentInvalid(format!("it would take {} {owner} below zero", a.name())).into());
+        }
+        if *a == Account::Available && *v < 0 {
+            let debt = match after.get(&(Account::ClawbackReceivable, owner.clone())) {
+                Some(d) => *d,
+                None => b.balance(currency, Account::ClawbackReceivable, owner)?,
+            };
+            if debt > 0 {
+                let why = format!("{owner} owes clawback debt: credit assets:clawback-receivable first");
+                return Err(LedgerError::AdjustmentInvalid(why).into());
+            }
+        }
+    }
     book(b, &e)
 }

@@ -9,7 +9,7 @@ use crate::store::{repo, DbConn};
 use std::collections::BTreeMap;
 use std::io::Write;
 
-const COLUMNS: [&str; 24] = [
+const COLUMNS: [&str; 26] = [
     "merchant_id",
     "currency",
     "orders",
@@ -33,6 +33,8 @@ const COLUMNS: [&str; 24] = [
     "closing_receivable",
     "opening_payable",
     "closing_payable",
+    "adjustments_receivable",
+    "adjustments_payable",
     "ties",
 ];
 
@@ -52,6 +54,8 @@ struct Row {
     received: i64,
     paid: i64,
     refunded_commission: i64,
+    adj_receivable: i64,
+    adj_payable: i64,
 }
 
 pub fn write(conn: &mut DbConn, from: i64, to: i64, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -75,11 +79,16 @@ pub fn write(conn: &mut DbConn, from: i64, to: i64, out: &mut dyn Write) -> anyh
         }
     }
     each_posting(conn, from, to, |p| {
-        if p.account == Account::MerchantPayable.name() {
+        let merchant_account =
+            p.account == Account::MerchantPayable.name() || p.account == Account::MerchantReceivable.name();
+        if merchant_account {
             let r = rows.entry((p.owner.clone(), p.currency.clone())).or_default();
-            match p.kind.as_str() {
-                "capture" => r.credit_spent -= p.amount_minor,
-                "credit_refund" => r.credit_refunded += p.amount_minor,
+            let payable = p.account == Account::MerchantPayable.name();
+            match (p.kind.as_str(), payable) {
+                ("capture", true) => r.credit_spent -= p.amount_minor,
+                ("credit_refund", true) => r.credit_refunded += p.amount_minor,
+                ("adjustment", true) => r.adj_payable -= p.amount_minor,
+                ("adjustment", false) => r.adj_receivable += p.amount_minor,
                 _ => {}
             }
         }
@@ -109,8 +118,8 @@ pub fn write(conn: &mut DbConn, from: i64, to: i64, out: &mut dyn Write) -> anyh
         let (or, cr) =
             (bal(&open, cur, Account::MerchantReceivable, m), bal(&close, cur, Account::MerchantReceivable, m));
         let (op, cp) = (-bal(&open, cur, Account::MerchantPayable, m), -bal(&close, cur, Account::MerchantPayable, m));
-        let ties = or + r.commission - r.rev[0] - r.received + r.refunded_commission == cr
-            && op + r.credit_spent - r.credit_refunded - r.paid == cp;
+        let ties = or + r.commission - r.rev[0] - r.received + r.refunded_commission + r.adj_receivable == cr
+            && op + r.credit_spent - r.credit_refunded - r.paid + r.adj_payable == cp;
         w.write_record([
             m.clone(),
             cur.clone(),
@@ -135,6 +144,8 @@ pub fn write(conn: &mut DbConn, from: i64, to: i64, out: &mut dyn Write) -> anyh
             f(cr),
             f(op),
             f(cp),
+            f(r.adj_receivable),
+            f(r.adj_payable),
             if ties { "yes" } else { "no" }.to_string(),
         ])?;
     }

@@ -1045,3 +1045,7 @@ pub fn count_postings(conn: &mut DbConn, from: i64, to: i64) -> Q<i64> {
         .count()
         .get_result(conn)
 }
+
+pub fn entry_kind(conn: &mut DbConn, entry_id: i64) -> Q<Option<String>> {
+    entries::table.find(entry_id).select(entries::kind).first(conn).optional()
+}

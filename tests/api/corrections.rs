@@ -101,6 +101,18 @@ async fn adjustments_correct_a_named_entry_and_never_create_money() {
     problem(app.admin(Method::POST, "/v1/admin/adjustments", Some(&bad)).await, 400, "invalid_request").await;
     let w: Value = app.entries("u-42", "").await.json().await.unwrap();
     assert!(w["entries"].as_array().unwrap().iter().any(|e| e["kind"] == "adjustment"));
+    // Only users the corrected entry moved may be credited, and an adjustment corrects a
+    // business entry, never another adjustment (so caps cannot be chained).
+    let mut stranger = adj("ADJ3", "1.00", &entry_id);
+    stranger["postings"][1]["owner"] = json!("u-99");
+    problem(app.admin(Method::POST, "/v1/admin/adjustments", Some(&stranger)).await, 422, "adjustment_invalid").await;
+    let adj1 = w["entries"].as_array().unwrap().iter().find(|e| e["kind"] == "adjustment").unwrap()["entry_id"].clone();
+    let chained = adj("ADJ3", "1.00", adj1.as_str().unwrap());
+    problem(app.admin(Method::POST, "/v1/admin/adjustments", Some(&chained)).await, 422, "adjustment_invalid").await;
+    // The ledger's rules hold: no adjustment takes the reserve below zero.
+    let reserve = json!({"adjustment_id": "ADJ4", "currency": "CNY", "reason": "typo", "corrects_entry_id": &entry_id,
+        "postings": [{"account": "assets:reserve", "amount": "-1.00"}, {"account": "equity:platform-funding", "amount": "1.00"}]});
+    problem(app.admin(Method::POST, "/v1/admin/adjustments", Some(&reserve)).await, 422, "adjustment_invalid").await;
     app.assert_verified().await;
 }
 
