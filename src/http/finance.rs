@@ -44,10 +44,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/admin/exports/merchant-statements").route(web::get().to(statements)));
 }
 
-/// Per merchant and currency: orders, refunds, store credit, settlements, receivable and payable.
-#[utoipa::path(get, path = "/v1/admin/exports/merchant-statements", tag = "finance", params(PeriodQuery),
-    responses((status = 200, description = "CSV")), security(("admin" = [])))]
-pub async fn statements(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
+/// A CSV report over a period, written from the journal.
+type Report = fn(&mut crate::store::DbConn, i64, i64, &mut dyn std::io::Write) -> anyhow::Result<()>;
+
+async fn period_report(req: HttpRequest, st: web::Data<AppState>, report: Report) -> HttpResult {
     auth::admin(&req, &st)?;
     let q: PeriodQuery = super::wallet::query(&req)?;
     if q.status.is_some() {
@@ -58,32 +58,25 @@ pub async fn statements(req: HttpRequest, st: web::Data<AppState>) -> HttpResult
     let body = st
         .read(move |c| {
             let mut out = Vec::new();
-            crate::export::statements::write(c, from, to, &mut out).map_err(|e| err(Code::Internal, e.to_string()))?;
+            report(c, from, to, &mut out).map_err(|e| err(Code::Internal, e.to_string()))?;
             Ok(out)
         })
         .await?;
     Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(body))
 }
 
+/// Per merchant and currency: orders, refunds, store credit, settlements, receivable and payable.
+#[utoipa::path(get, path = "/v1/admin/exports/merchant-statements", tag = "finance", params(PeriodQuery),
+    responses((status = 200, description = "CSV")), security(("admin" = [])))]
+pub async fn statements(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
+    period_report(req, st, crate::export::statements::write).await
+}
+
 /// The liability roll-forward and the clawback receivable's, per currency, for [from, to).
 #[utoipa::path(get, path = "/v1/admin/exports/liabilities", tag = "finance", params(PeriodQuery),
     responses((status = 200, description = "CSV")), security(("admin" = [])))]
 pub async fn liabilities(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
-    auth::admin(&req, &st)?;
-    let q: PeriodQuery = super::wallet::query(&req)?;
-    if q.status.is_some() {
-        return Err(err(Code::InvalidRequest, "this export takes from, to and format"));
-    }
-    let (from, to) = period(&q, &st.svc)?;
-    let to = if to == i64::MAX { st.clock.now() + 1 } else { to };
-    let body = st
-        .read(move |c| {
-            let mut out = Vec::new();
-            crate::export::liabilities::write(c, from, to, &mut out).map_err(|e| err(Code::Internal, e.to_string()))?;
-            Ok(out)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(body))
+    period_report(req, st, crate::export::liabilities::write).await
 }
 
 /// Reconcile files may be large: 100 MiB.
