@@ -30,18 +30,9 @@ pub enum Command {
     Migrate,
     /// Check every invariant over the whole ledger; exits 1 when any fails.
     Verify,
-    /// Book orders through the writer from concurrent callers; print throughput and latency.
-    Bench {
-        /// Where to book (a new database); default: a temporary SQLite file.
-        #[arg(long)]
-        bench_url: Option<String>,
-        #[arg(long, default_value_t = 20_000)]
-        orders: usize,
-        #[arg(long, default_value_t = 64)]
-        concurrency: usize,
-        #[arg(long, default_value_t = 1_000)]
-        users: usize,
-    },
+    /// Measure: signed HTTP traffic (http), the writer alone (ceiling), or seed a database (seed).
+    #[command(subcommand)]
+    Bench(crate::bench::BenchMode),
     /// Write a finance export to standard output (or --output FILE).
     Export {
         /// journal, trial-balance, merchant-statements, liabilities, payouts or audit
@@ -115,12 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(if ok { 0 } else { 1 })
         }
-        Command::Bench { bench_url, orders, concurrency, users } => crate::bench::run(crate::bench::BenchArgs {
-            url: bench_url,
-            orders,
-            concurrency: concurrency.max(1),
-            users,
-        }),
+        Command::Bench(mode) => crate::bench::run(mode),
         Command::Export { report, from, to, as_of, format, by_class, output, status } => {
             let tz = s.tz().map_err(anyhow::Error::msg)?;
             if report != "journal" && format != "csv" {

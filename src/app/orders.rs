@@ -246,7 +246,11 @@ pub fn place(conn: &mut DbConn, svc: &Services, cmd: OrderCmd, now: i64) -> ApiR
         catchup::user(conn, r, now)?;
     }
     let (from, to) = month_bounds(cmd.paid_at, svc.tz);
-    let used = repo::cashback_in_period(conn, &cmd.user_id, &cmd.merchant_id, cur.code(), from, to)?;
+    // The month's usage matters only under a monthly cap; without one it is not read.
+    let used = match program.monthly_cap_per_user {
+        Some(_) => repo::cashback_in_period(conn, &cmd.user_id, &cmd.merchant_id, cur.code(), from, to)?,
+        None => 0,
+    };
     let split = program.split(&domain_lines(&cmd.lines, cmd.amount), buyer.referrer_id.is_some(), used);
     let p = split.parts;
     let mut row = OrderRow {
@@ -423,11 +427,11 @@ pub fn quote(conn: &mut DbConn, svc: &Services, merchant: &str, input: QuoteIn, 
     };
     let referrer = user.as_ref().and_then(|u| u.referrer_id.clone());
     let used = match &user {
-        Some(u) => {
+        Some(u) if program.monthly_cap_per_user.is_some() => {
             let (from, to) = month_bounds(now, svc.tz);
             repo::cashback_in_period(conn, &u.user_id, merchant, cur.code(), from, to)?
         }
-        None => 0,
+        _ => 0,
     };
     let split = program.split(&domain_lines(&lines, amount), referrer.is_some(), used);
     let p = split.parts;

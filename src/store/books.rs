@@ -1,4 +1,14 @@
 //! The ledger's books in the database: the engine's [`Books`] over a write connection.
+//!
+//! Hot accounts (DESIGN.md §6): inside the writer, balances are kept in a per-batch cache
+//! ([`Batch`]) instead of being read and rewritten by every posting. A balance is read from the
+//! database the first time a batch touches it, moved in memory by every posting (each posting
+//! still stores its exact balance after), and written once, just before the batch commits. So
+//! `income:platform-share` and a merchant's receivable, touched by every order, cost one row
+//! write per group commit rather than one per order. Entry and posting ids are allocated from
+//! the same cache. A job that fails rolls its changes to the cache back with its savepoint; a
+//! batch that does not commit throws the cache away. Outside the writer thread (no batch
+//! open), every call goes to the database directly.
 
 use super::conn::DbConn;
 use super::schema::{balances, entries, postings};
@@ -6,6 +16,8 @@ use crate::domain::engine::LedgerError;
 use crate::domain::ledger::{Account, Books, NewEntry};
 use crate::domain::money::Currency;
 use diesel::prelude::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// Books inside the writer's transaction; `now` is the booking time (`recorded_at`).
 pub struct DbBooks<'a> {
@@ -21,76 +33,212 @@ pub enum BooksError {
     Db(#[from] diesel::result::Error),
 }
 
-pub fn balance_of(conn: &mut DbConn, currency: Currency, account: Account, owner: &str) -> QueryResult<i64> {
-    balances::table
-        .find((currency.code(), account.name(), owner))
-        .select(balances::balance_minor)
-        .first(conn)
-        .optional()
-        .map(|b| b.unwrap_or(0))
+type Key = (&'static str, &'static str, String);
+
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    balance: i64,
+    /// Whether the row exists in the database (UPDATE) or not yet (INSERT) at flush.
+    stored: bool,
+    dirty: bool,
+}
+
+#[derive(Debug)]
+enum Undo {
+    Balance(Key, Option<Cached>),
+    Ids(Option<i64>, Option<i64>),
+}
+
+/// What one group commit has booked but not yet written back: balances and the next ids.
+#[derive(Debug, Default)]
+struct Batch {
+    balances: HashMap<Key, Cached>,
+    next_entry: Option<i64>,
+    next_posting: Option<i64>,
+    undo: Vec<Undo>,
+}
+
+thread_local! {
+    static BATCH: RefCell<Option<Batch>> = const { RefCell::new(None) };
+}
+
+/// A point in the batch a failed job rolls back to.
+pub struct Mark(usize);
+
+/// Opens the batch cache on this thread (the writer, before its transaction).
+pub fn begin_batch() {
+    BATCH.with(|b| *b.borrow_mut() = Some(Batch::default()));
+}
+
+pub fn mark() -> Mark {
+    Mark(BATCH.with(|b| b.borrow().as_ref().map_or(0, |b| b.undo.len())))
+}
+
+/// Undoes what the jobs after `m` did to the cache (their savepoint was rolled back).
+pub fn rollback_to(m: Mark) {
+    BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let Some(b) = b.as_mut() else { return };
+        while b.undo.len() > m.0 {
+            match b.undo.pop().expect("len > mark") {
+                Undo::Balance(k, Some(prev)) => {
+                    b.balances.insert(k, prev);
+                }
+                Undo::Balance(k, None) => {
+                    b.balances.remove(&k);
+                }
+                Undo::Ids(e, p) => {
+                    b.next_entry = e;
+                    b.next_posting = p;
+                }
+            }
+        }
+    });
+}
+
+/// Writes every balance the batch moved, inside its transaction, and closes the cache.
+pub fn flush_batch(conn: &mut DbConn) -> QueryResult<usize> {
+    let Some(batch) = BATCH.with(|b| b.borrow_mut().take()) else { return Ok(0) };
+    let mut written = 0;
+    for ((currency, account, owner), c) in batch.balances.iter().filter(|(_, c)| c.dirty) {
+        let key = (*currency, *account, owner.as_str());
+        if c.stored {
+            let q = diesel::update(balances::table.find(key)).set(balances::balance_minor.eq(c.balance));
+            crate::on_backend!(conn, |db| q.execute(db))?;
+        } else {
+            let q = diesel::insert_into(balances::table).values((
+                balances::currency.eq(currency),
+                balances::account.eq(account),
+                balances::owner.eq(owner),
+                balances::balance_minor.eq(c.balance),
+            ));
+            crate::on_backend!(conn, |db| q.execute(db))?;
+        }
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Throws the cache away (the batch rolled back).
+pub fn discard_batch() {
+    BATCH.with(|b| *b.borrow_mut() = None);
+}
+
+fn in_batch() -> bool {
+    BATCH.with(|b| b.borrow().is_some())
+}
+
+fn stored_balance(conn: &mut DbConn, key: (&str, &str, &str)) -> QueryResult<Option<i64>> {
+    crate::on_backend!(conn, |c| balances::table.find(key).select(balances::balance_minor).first(c).optional())
+}
+
+/// The balance through the cache, reading it from the database on first touch.
+fn cached(conn: &mut DbConn, key: &Key) -> QueryResult<Cached> {
+    if let Some(c) = BATCH.with(|b| b.borrow().as_ref().and_then(|b| b.balances.get(key).copied())) {
+        return Ok(c);
+    }
+    let stored = stored_balance(conn, (key.0, key.1, key.2.as_str()))?;
+    let c = Cached { balance: stored.unwrap_or(0), stored: stored.is_some(), dirty: false };
+    // A read changes nothing a rollback must undo: the value is what the database holds.
+    BATCH.with(|b| b.borrow_mut().as_mut().map(|b| b.balances.insert(key.clone(), c)));
+    Ok(c)
+}
+
+fn move_cached(conn: &mut DbConn, key: Key, amount: i64) -> QueryResult<i64> {
+    let c = cached(conn, &key)?;
+    let new = Cached { balance: c.balance + amount, stored: c.stored, dirty: true };
+    BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let b = b.as_mut().expect("in a batch");
+        b.undo.push(Undo::Balance(key.clone(), Some(c)));
+        b.balances.insert(key, new);
+    });
+    Ok(new.balance)
 }
 
 /// Ids are allocated by the one writer, under its transaction, so they never collide; a
-/// rolled-back savepoint leaves no gap because the next id is read again.
-fn next_id<T>(conn: &mut DbConn, max: T) -> QueryResult<i64>
-where
-    T: diesel::query_dsl::LoadQuery<'static, DbConn, Option<i64>>,
-{
-    Ok(max.get_result::<Option<i64>>(conn)?.unwrap_or(0) + 1)
+/// rolled-back job gives its ids back, so ids have no gaps.
+fn next_ids(conn: &mut DbConn, postings_n: usize) -> QueryResult<(i64, i64)> {
+    let (e, p) = BATCH.with(|b| b.borrow().as_ref().map_or((None, None), |b| (b.next_entry, b.next_posting)));
+    let entry = match e {
+        Some(v) => v,
+        None => entries::table.select(diesel::dsl::max(entries::id)).get_result::<Option<i64>>(conn)?.unwrap_or(0) + 1,
+    };
+    let posting = match p {
+        Some(v) => v,
+        None => {
+            postings::table.select(diesel::dsl::max(postings::id)).get_result::<Option<i64>>(conn)?.unwrap_or(0) + 1
+        }
+    };
+    BATCH.with(|b| {
+        if let Some(b) = b.borrow_mut().as_mut() {
+            b.undo.push(Undo::Ids(b.next_entry, b.next_posting));
+            b.next_entry = Some(entry + 1);
+            b.next_posting = Some(posting + postings_n as i64);
+        }
+    });
+    Ok((entry, posting))
 }
 
 impl Books for DbBooks<'_> {
     type Error = BooksError;
 
     fn balance(&mut self, currency: Currency, account: Account, owner: &str) -> Result<i64, BooksError> {
-        Ok(balance_of(self.conn, currency, account, owner)?)
+        if in_batch() {
+            return Ok(cached(self.conn, &(currency.code(), account.name(), owner.to_string()))?.balance);
+        }
+        Ok(stored_balance(self.conn, (currency.code(), account.name(), owner))?.unwrap_or(0))
     }
 
     fn append(&mut self, e: &NewEntry) -> Result<i64, BooksError> {
-        let id = next_id(self.conn, entries::table.select(diesel::dsl::max(entries::id)))?;
-        diesel::insert_into(entries::table)
-            .values((
-                entries::id.eq(id),
-                entries::kind.eq(e.kind.as_str()),
-                entries::currency.eq(e.currency.code()),
-                entries::occurred_at.eq(e.occurred_at),
-                entries::recorded_at.eq(self.now),
-                entries::merchant_id.eq(&e.merchant_id),
-                entries::order_id.eq(&e.order_id),
-                entries::reference.eq(&e.reference),
-            ))
-            .execute(self.conn)?;
-        let first_posting = next_id(self.conn, postings::table.select(diesel::dsl::max(postings::id)))?;
+        let batch = in_batch();
+        let (id, first_posting) = next_ids(self.conn, e.postings.len())?;
+        let q = diesel::insert_into(entries::table).values((
+            entries::id.eq(id),
+            entries::kind.eq(e.kind.as_str()),
+            entries::currency.eq(e.currency.code()),
+            entries::occurred_at.eq(e.occurred_at),
+            entries::recorded_at.eq(self.now),
+            entries::merchant_id.eq(&e.merchant_id),
+            entries::order_id.eq(&e.order_id),
+            entries::reference.eq(&e.reference),
+        ));
+        crate::on_backend!(self.conn, |c| q.execute(c))?;
         for (pid, p) in (first_posting..).zip(&e.postings) {
-            let key = (e.currency.code(), p.account.name(), p.owner.as_str());
-            let old: Option<i64> =
-                balances::table.find(key).select(balances::balance_minor).first(self.conn).optional()?;
-            let new = old.unwrap_or(0) + p.amount;
-            match old {
-                Some(_) => {
-                    diesel::update(balances::table.find(key)).set(balances::balance_minor.eq(new)).execute(self.conn)?
-                }
-                None => diesel::insert_into(balances::table)
-                    .values((
-                        balances::currency.eq(key.0),
-                        balances::account.eq(key.1),
-                        balances::owner.eq(key.2),
-                        balances::balance_minor.eq(new),
-                    ))
-                    .execute(self.conn)?,
+            let new = if batch {
+                move_cached(self.conn, (e.currency.code(), p.account.name(), p.owner.clone()), p.amount)?
+            } else {
+                write_through(self.conn, (e.currency.code(), p.account.name(), p.owner.as_str()), p.amount)?
             };
-            diesel::insert_into(postings::table)
-                .values((
-                    postings::id.eq(pid),
-                    postings::entry_id.eq(id),
-                    postings::account.eq(p.account.name()),
-                    postings::owner.eq(&p.owner),
-                    postings::currency.eq(e.currency.code()),
-                    postings::amount_minor.eq(p.amount),
-                    postings::balance_after_minor.eq(new),
-                ))
-                .execute(self.conn)?;
+            let q = diesel::insert_into(postings::table).values((
+                postings::id.eq(pid),
+                postings::entry_id.eq(id),
+                postings::account.eq(p.account.name()),
+                postings::owner.eq(&p.owner),
+                postings::currency.eq(e.currency.code()),
+                postings::amount_minor.eq(p.amount),
+                postings::balance_after_minor.eq(new),
+            ));
+            crate::on_backend!(self.conn, |c| q.execute(c))?;
         }
         Ok(id)
     }
+}
+
+/// Without a batch: read, move and store the balance row at once.
+fn write_through(conn: &mut DbConn, key: (&str, &str, &str), amount: i64) -> QueryResult<i64> {
+    let old = stored_balance(conn, key)?;
+    let new = old.unwrap_or(0) + amount;
+    match old {
+        Some(_) => diesel::update(balances::table.find(key)).set(balances::balance_minor.eq(new)).execute(conn)?,
+        None => diesel::insert_into(balances::table)
+            .values((
+                balances::currency.eq(key.0),
+                balances::account.eq(key.1),
+                balances::owner.eq(key.2),
+                balances::balance_minor.eq(new),
+            ))
+            .execute(conn)?,
+    };
+    Ok(new)
 }

@@ -120,13 +120,15 @@ pub struct ProgramRow {
 }
 
 pub fn current_program(conn: &mut DbConn, merchant: &str, currency: &str) -> Q<Option<ProgramRow>> {
-    programs::table
-        .filter(programs::merchant_id.eq(merchant))
-        .filter(programs::currency.eq(currency))
-        .order(programs::version.desc())
-        .select(ProgramRow::as_select())
-        .first(conn)
-        .optional()
+    crate::on_backend!(conn, |c| {
+        programs::table
+            .filter(programs::merchant_id.eq(merchant))
+            .filter(programs::currency.eq(currency))
+            .order(programs::version.desc())
+            .select(ProgramRow::as_select())
+            .first(c)
+            .optional()
+    })
 }
 
 pub fn current_programs(conn: &mut DbConn, merchant: &str) -> Q<Vec<ProgramRow>> {
@@ -164,7 +166,7 @@ pub struct UserRow {
 }
 
 pub fn user(conn: &mut DbConn, id: &str) -> Q<Option<UserRow>> {
-    users::table.find(id).select(UserRow::as_select()).first(conn).optional()
+    crate::on_backend!(conn, |c| { users::table.find(id).select(UserRow::as_select()).first(c).optional() })
 }
 
 /// Inserts a user; `created_seq` is assigned here so "created before" is a strict order.
@@ -255,41 +257,52 @@ impl OrderRow {
 }
 
 pub fn order(conn: &mut DbConn, merchant: &str, order_id: &str) -> Q<Option<OrderRow>> {
-    orders::table.find((merchant, order_id)).select(OrderRow::as_select()).first(conn).optional()
+    crate::on_backend!(conn, |c| {
+        orders::table.find((merchant, order_id)).select(OrderRow::as_select()).first(c).optional()
+    })
 }
 
 pub fn insert_order(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
-    diesel::insert_into(orders::table).values(o).execute(conn).map(drop)
+    crate::on_backend!(conn, |c| { diesel::insert_into(orders::table).values(o).execute(c).map(drop) })
 }
 
 pub fn save_order_state(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
-    diesel::update(orders::table.find((&o.merchant_id, &o.order_id)))
-        .set((
-            orders::rev_cashback_minor.eq(o.rev_cashback_minor),
-            orders::rev_referral_minor.eq(o.rev_referral_minor),
-            orders::rev_platform_minor.eq(o.rev_platform_minor),
-            orders::refunded_minor.eq(o.refunded_minor),
-            orders::status.eq(&o.status),
-            orders::released_at.eq(o.released_at),
-        ))
-        .execute(conn)
-        .map(drop)
+    crate::on_backend!(conn, |c| {
+        diesel::update(orders::table.find((&o.merchant_id, &o.order_id)))
+            .set((
+                orders::rev_cashback_minor.eq(o.rev_cashback_minor),
+                orders::rev_referral_minor.eq(o.rev_referral_minor),
+                orders::rev_platform_minor.eq(o.rev_platform_minor),
+                orders::refunded_minor.eq(o.refunded_minor),
+                orders::status.eq(&o.status),
+                orders::released_at.eq(o.released_at),
+            ))
+            .execute(c)
+            .map(drop)
+    })
 }
 
 /// Pending orders whose release time has passed, for one user (as buyer or referrer) or all.
+/// Each shape is its own fixed query, so the statement is prepared once per connection (a
+/// boxed query is prepared again on every call, and this one runs before every order).
 pub fn due_orders(conn: &mut DbConn, user: Option<&str>, now: i64, limit: i64) -> Q<Vec<OrderRow>> {
-    let mut q = orders::table
-        .filter(orders::released_at.is_null())
-        .filter(orders::status.eq("pending"))
-        .filter(orders::release_at.le(now))
-        .into_boxed();
-    if let Some(u) = user {
-        q = q.filter(orders::user_id.eq(u).or(orders::referrer_id.eq(u)));
+    macro_rules! due {
+        () => {
+            orders::table
+                .filter(orders::released_at.is_null())
+                .filter(orders::status.eq("pending"))
+                .filter(orders::release_at.le(now))
+                .order((orders::release_at, orders::merchant_id, orders::order_id))
+                .limit(limit)
+                .select(OrderRow::as_select())
+        };
     }
-    q.order((orders::release_at, orders::merchant_id, orders::order_id))
-        .limit(limit)
-        .select(OrderRow::as_select())
-        .load(conn)
+    match user {
+        Some(u) => {
+            crate::on_backend!(conn, |c| due!().filter(orders::user_id.eq(u).or(orders::referrer_id.eq(u))).load(c))
+        }
+        None => due!().load(conn),
+    }
 }
 
 /// The buyer's gross cashback at this merchant in this currency with `paid_at` in [from, to).
@@ -330,7 +343,7 @@ pub fn refunds_of(conn: &mut DbConn, merchant: &str, order_id: &str) -> Q<Vec<Re
 }
 
 pub fn insert_refund(conn: &mut DbConn, r: &RefundRow) -> Q<()> {
-    diesel::insert_into(refunds::table).values(r).execute(conn).map(drop)
+    crate::on_backend!(conn, |c| { diesel::insert_into(refunds::table).values(r).execute(c).map(drop) })
 }
 
 // ---- redemptions -----------------------------------------------------------------------
@@ -394,35 +407,44 @@ pub fn save_redemption_state(conn: &mut DbConn, r: &RedemptionRow) -> Q<()> {
 }
 
 pub fn due_holds(conn: &mut DbConn, user: Option<&str>, now: i64, limit: i64) -> Q<Vec<RedemptionRow>> {
-    let mut q =
-        redemptions::table.filter(redemptions::status.eq("held")).filter(redemptions::expires_at.le(now)).into_boxed();
-    if let Some(u) = user {
-        q = q.filter(redemptions::user_id.eq(u));
+    macro_rules! due {
+        () => {
+            redemptions::table
+                .filter(redemptions::status.eq("held"))
+                .filter(redemptions::expires_at.le(now))
+                .order((redemptions::expires_at, redemptions::merchant_id, redemptions::redemption_id))
+                .limit(limit)
+                .select(RedemptionRow::as_select())
+        };
     }
-    q.order((redemptions::expires_at, redemptions::merchant_id, redemptions::redemption_id))
-        .limit(limit)
-        .select(RedemptionRow::as_select())
-        .load(conn)
+    match user {
+        Some(u) => crate::on_backend!(conn, |c| due!().filter(redemptions::user_id.eq(u)).load(c)),
+        None => due!().load(conn),
+    }
 }
 
 // ---- idempotency and audit -------------------------------------------------------------
 
 /// The canonical request and the response of the first success under a key.
 pub fn remembered(conn: &mut DbConn, scope: &str, key: &str) -> Q<Option<(String, String)>> {
-    idempotency::table.find((scope, key)).select((idempotency::request, idempotency::response)).first(conn).optional()
+    crate::on_backend!(conn, |c| {
+        idempotency::table.find((scope, key)).select((idempotency::request, idempotency::response)).first(c).optional()
+    })
 }
 
 pub fn remember(conn: &mut DbConn, scope: &str, key: &str, request: &str, response: &str, now: i64) -> Q<()> {
-    diesel::insert_into(idempotency::table)
-        .values((
-            idempotency::scope.eq(scope),
-            idempotency::key.eq(key),
-            idempotency::request.eq(request),
-            idempotency::response.eq(response),
-            idempotency::created_at.eq(now),
-        ))
-        .execute(conn)
-        .map(drop)
+    crate::on_backend!(conn, |c| {
+        diesel::insert_into(idempotency::table)
+            .values((
+                idempotency::scope.eq(scope),
+                idempotency::key.eq(key),
+                idempotency::request.eq(request),
+                idempotency::response.eq(response),
+                idempotency::created_at.eq(now),
+            ))
+            .execute(c)
+            .map(drop)
+    })
 }
 
 pub fn audit(conn: &mut DbConn, at: i64, operator: &str, action: &str, target: &str, detail: &str) -> Q<()> {

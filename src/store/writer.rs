@@ -2,6 +2,7 @@
 //! takes jobs from a bounded queue, books every job waiting in one transaction (group commit)
 //! with a savepoint each, and answers each job only after the commit.
 
+use super::books;
 use super::conn::DbConn;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
@@ -22,8 +23,9 @@ pub enum WriteError<E> {
 }
 
 trait Job: Send {
-    /// Runs inside the batch transaction, under its own savepoint.
-    fn run(&mut self, conn: &mut DbConn);
+    /// Runs inside the batch transaction, under its own savepoint; false when it refused
+    /// (its savepoint was rolled back).
+    fn run(&mut self, conn: &mut DbConn) -> bool;
     /// Answers after the batch: `committed` is false when the whole batch rolled back.
     fn finish(self: Box<Self>, committed: Result<(), String>);
 }
@@ -52,13 +54,15 @@ where
     E: Send + 'static + From<diesel::result::Error>,
     F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
 {
-    fn run(&mut self, conn: &mut DbConn) {
+    fn run(&mut self, conn: &mut DbConn) -> bool {
         let work = self.work.take().expect("a job runs once");
         let r = conn.transaction::<T, Abort<E>, _>(|c| work(c).map_err(Abort::Job));
+        let ok = r.is_ok();
         self.result = Some(r.map_err(|a| match a {
             Abort::Job(e) => e,
             Abort::Db(e) => E::from(e),
         }));
+        ok
     }
 
     fn finish(self: Box<Self>, committed: Result<(), String>) {
@@ -75,6 +79,7 @@ where
 #[derive(Clone)]
 pub struct Writer {
     queue: SyncSender<Box<dyn Job>>,
+    thread: std::sync::Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl Writer {
@@ -83,11 +88,22 @@ impl Writer {
     /// transaction dies with the old connection, so nothing of that batch is booked).
     pub fn start(conn: DbConn, capacity: usize, reopen: Reopen) -> Writer {
         let (tx, rx) = sync_channel::<Box<dyn Job>>(capacity);
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("cashback-writer".into())
             .spawn(move || run(conn, rx, reopen))
             .expect("spawn the writer thread");
-        Writer { queue: tx }
+        Writer { queue: tx, thread: std::sync::Arc::new(std::sync::Mutex::new(Some(handle))) }
+    }
+
+    /// Stops the writer once every job queued has been answered, and waits until its
+    /// connection (with the PostgreSQL writer lock) is closed. Call it on the last clone.
+    pub fn close(self) {
+        let Writer { queue, thread } = self;
+        drop(queue);
+        let handle = thread.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
     }
 
     /// Submits a job and waits for its answer, given after its batch commits.
@@ -112,7 +128,8 @@ impl Writer {
         rx.blocking_recv().unwrap_or_else(|_| Err(WriteError::Unavailable("the writer stopped".into())))
     }
 
-    fn submit<T, E, F>(&self, work: F) -> Result<oneshot::Receiver<Result<T, WriteError<E>>>, WriteError<E>>
+    /// Queues a job without waiting; the receiver gets its answer after its batch commits.
+    pub fn submit<T, E, F>(&self, work: F) -> Result<oneshot::Receiver<Result<T, WriteError<E>>>, WriteError<E>>
     where
         T: Send + 'static,
         E: Send + 'static + From<diesel::result::Error>,
@@ -142,12 +159,20 @@ fn run(conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen) {
         }
         let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let c = conn.as_mut().expect("the writer holds a connection");
-            c.transaction::<(), diesel::result::Error, _>(|c| {
+            books::begin_batch();
+            let r = c.transaction::<(), diesel::result::Error, _>(|c| {
                 for job in batch.iter_mut() {
-                    job.run(c);
+                    let mark = books::mark();
+                    if !job.run(c) {
+                        books::rollback_to(mark);
+                    }
                 }
+                // The balances the batch moved are written once, before the one commit.
+                books::flush_batch(c)?;
                 Ok(())
-            })
+            });
+            books::discard_batch();
+            r
         }));
         let committed = match attempt {
             Ok(Ok(())) => Ok(()),
@@ -163,6 +188,7 @@ fn run(conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen) {
                 Err(e.to_string())
             }
             Err(_) => {
+                books::discard_batch();
                 tracing::error!(
                     jobs = batch.len(),
                     "a job panicked; its batch is rolled back and the connection reopened"
