@@ -61,6 +61,7 @@ impl Application {
             admin_tokens: parts.admin_tokens,
             wallet_secret: parts.wallet_secret,
             rate_limit: http::limit::RateLimit::new(settings.rate_limit, settings.rate_burst),
+            signing_secrets: http::auth::SecretCache::default(),
         });
         let listener = TcpListener::bind(&settings.bind)?;
         let port = listener.local_addr()?.port();

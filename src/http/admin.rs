@@ -164,7 +164,10 @@ pub async fn put_merchant(req: HttpRequest, path: web::Path<String>, payload: we
     let (op, body) = auth::admin_body(&req, payload, &st).await?;
     let body: MerchantIn = input::json(&body)?;
     let (svc, id) = (st.svc.clone(), path.into_inner());
-    Ok(respond(st.write(move |c, now| merchants::put(c, &svc, &op, &id, body, now)).await?))
+    let m = id.clone();
+    let out = st.write(move |c, now| merchants::put(c, &svc, &op, &id, body, now)).await;
+    st.signing_secrets.forget(&m);
+    Ok(respond(out?))
 }
 
 /// Adds a signing secret (at most two active); a generated one is shown once.
@@ -174,7 +177,10 @@ pub async fn add_secret(req: HttpRequest, path: web::Path<String>, payload: web:
     let (op, body) = auth::admin_body(&req, payload, &st).await?;
     let body: SecretIn = input::json(&body)?;
     let (svc, id) = (st.svc.clone(), path.into_inner());
-    Ok(respond(st.write(move |c, now| merchants::add_secret(c, &svc, &op, &id, body, now)).await?))
+    let m = id.clone();
+    let out = st.write(move |c, now| merchants::add_secret(c, &svc, &op, &id, body, now)).await;
+    st.signing_secrets.forget(&m);
+    Ok(respond(out?))
 }
 
 #[utoipa::path(delete, path = "/v1/admin/merchants/{id}/secrets/{secret_id}", tag = "admin",
@@ -182,7 +188,10 @@ pub async fn add_secret(req: HttpRequest, path: web::Path<String>, payload: web:
 pub async fn delete_secret(req: HttpRequest, path: web::Path<(String, String)>, st: St) -> HttpResult {
     let op = auth::admin(&req, &st)?;
     let (id, secret_id) = path.into_inner();
-    st.write(move |c, now| merchants::delete_secret(c, &op, &id, &secret_id, now)).await?;
+    let m = id.clone();
+    let out = st.write(move |c, now| merchants::delete_secret(c, &op, &id, &secret_id, now)).await;
+    st.signing_secrets.forget(&m);
+    out?;
     Ok(HttpResponse::NoContent().finish())
 }
 

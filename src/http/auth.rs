@@ -52,13 +52,55 @@ pub async fn merchant_credentials(req: &HttpRequest, st: &AppState) -> ApiResult
     if st.clock.now().saturating_sub(t).unsigned_abs() > SIGNATURE_WINDOW as u64 {
         return Err(bad_signature("the signature's timestamp is more than 300 s from the server clock"));
     }
-    let svc = st.svc.clone();
-    let m = merchant_id.clone();
-    let secrets = st
-        .read(move |c| merchants::signing_secrets(c, &svc, &m))
-        .await?
-        .ok_or_else(|| bad_signature("unknown merchant"))?;
+    let secrets = match st.signing_secrets.get(&merchant_id) {
+        Some(known) => known,
+        None => {
+            let svc = st.svc.clone();
+            let m = merchant_id.clone();
+            let found = st.read(move |c| merchants::signing_secrets(c, &svc, &m)).await?;
+            st.signing_secrets.put(&merchant_id, found.clone());
+            found
+        }
+    }
+    .ok_or_else(|| bad_signature("unknown merchant"))?;
     Ok(Credentials { merchant_id, t, sigs, secrets })
+}
+
+/// How long a merchant's signing secrets are used from memory before they are read again.
+pub const SECRET_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Merchants' active signing secrets (or that the merchant is unknown), kept for
+/// [`SECRET_CACHE_TTL`], so a signed request does not cost a database read and a decryption.
+/// Changes made through this server (a merchant's PUT, a new or deleted secret) clear the entry
+/// at once; a change made by another process is seen within the TTL.
+#[derive(Default)]
+pub struct SecretCache {
+    entries: std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, Option<Vec<String>>)>>,
+}
+
+impl SecretCache {
+    fn get(&self, merchant: &str) -> Option<Option<Vec<String>>> {
+        let map = self.entries.read().ok()?;
+        let (at, v) = map.get(merchant)?;
+        (at.elapsed() < SECRET_CACHE_TTL).then(|| v.clone())
+    }
+
+    fn put(&self, merchant: &str, v: Option<Vec<String>>) {
+        if let Ok(mut map) = self.entries.write() {
+            // Unknown merchant ids come from anyone: keep the map from growing without bound.
+            if map.len() > 10_000 {
+                map.retain(|_, (at, _)| at.elapsed() < SECRET_CACHE_TTL);
+            }
+            map.insert(merchant.to_string(), (std::time::Instant::now(), v));
+        }
+    }
+
+    /// Forgets a merchant's secrets (they just changed).
+    pub fn forget(&self, merchant: &str) {
+        if let Ok(mut map) = self.entries.write() {
+            map.remove(merchant);
+        }
+    }
 }
 
 /// The body: its size (413), its HMAC (401), then its content type (415).

@@ -31,6 +31,8 @@ pub struct AppState {
     /// CASHBACK_WALLET_SECRET: signs platform wallet tokens.
     pub wallet_secret: Option<String>,
     pub rate_limit: limit::RateLimit,
+    /// Merchants' signing secrets in clear, for a second at most (see `auth::SecretCache`).
+    pub signing_secrets: auth::SecretCache,
 }
 
 impl AppState {

@@ -285,24 +285,30 @@ pub fn save_order_state(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
 /// Pending orders whose release time has passed, for one user (as buyer or referrer) or all.
 /// Each shape is its own fixed query, so the statement is prepared once per connection (a
 /// boxed query is prepared again on every call, and this one runs before every order).
-pub fn due_orders(conn: &mut DbConn, user: Option<&str>, now: i64, limit: i64) -> Q<Vec<OrderRow>> {
-    macro_rules! due {
-        () => {
-            orders::table
-                .filter(orders::released_at.is_null())
-                .filter(orders::status.eq("pending"))
-                .filter(orders::release_at.le(now))
-                .order((orders::release_at, orders::merchant_id, orders::order_id))
-                .limit(limit)
-                .select(OrderRow::as_select())
-        };
-    }
-    match user {
-        Some(u) => {
-            crate::on_backend!(conn, |c| due!().filter(orders::user_id.eq(u).or(orders::referrer_id.eq(u))).load(c))
-        }
-        None => due!().load(conn),
-    }
+pub fn due_orders(conn: &mut DbConn, now: i64, limit: i64) -> Q<Vec<OrderRow>> {
+    orders::table
+        .filter(orders::released_at.is_null())
+        .filter(orders::status.eq("pending"))
+        .filter(orders::release_at.le(now))
+        .order((orders::release_at, orders::merchant_id, orders::order_id))
+        .limit(limit)
+        .select(OrderRow::as_select())
+        .load(conn)
+}
+
+/// The same for two users (a buyer and a referrer; or one user twice) in one fixed query, so
+/// the statement is prepared once per connection and runs once before every order.
+pub fn due_orders_of(conn: &mut DbConn, a: &str, b: &str, now: i64) -> Q<Vec<OrderRow>> {
+    let who =
+        orders::user_id.eq(a).or(orders::referrer_id.eq(a)).or(orders::user_id.eq(b)).or(orders::referrer_id.eq(b));
+    crate::on_backend!(conn, |c| orders::table
+        .filter(orders::released_at.is_null())
+        .filter(orders::status.eq("pending"))
+        .filter(orders::release_at.le(now))
+        .filter(who)
+        .order((orders::release_at, orders::merchant_id, orders::order_id))
+        .select(OrderRow::as_select())
+        .load(c))
 }
 
 /// The buyer's gross cashback at this merchant in this currency with `paid_at` in [from, to).
@@ -406,21 +412,24 @@ pub fn save_redemption_state(conn: &mut DbConn, r: &RedemptionRow) -> Q<()> {
         .map(drop)
 }
 
-pub fn due_holds(conn: &mut DbConn, user: Option<&str>, now: i64, limit: i64) -> Q<Vec<RedemptionRow>> {
-    macro_rules! due {
-        () => {
-            redemptions::table
-                .filter(redemptions::status.eq("held"))
-                .filter(redemptions::expires_at.le(now))
-                .order((redemptions::expires_at, redemptions::merchant_id, redemptions::redemption_id))
-                .limit(limit)
-                .select(RedemptionRow::as_select())
-        };
-    }
-    match user {
-        Some(u) => crate::on_backend!(conn, |c| due!().filter(redemptions::user_id.eq(u)).load(c)),
-        None => due!().load(conn),
-    }
+pub fn due_holds(conn: &mut DbConn, now: i64, limit: i64) -> Q<Vec<RedemptionRow>> {
+    redemptions::table
+        .filter(redemptions::status.eq("held"))
+        .filter(redemptions::expires_at.le(now))
+        .order((redemptions::expires_at, redemptions::merchant_id, redemptions::redemption_id))
+        .limit(limit)
+        .select(RedemptionRow::as_select())
+        .load(conn)
+}
+
+pub fn due_holds_of(conn: &mut DbConn, a: &str, b: &str, now: i64) -> Q<Vec<RedemptionRow>> {
+    crate::on_backend!(conn, |c| redemptions::table
+        .filter(redemptions::user_id.eq(a).or(redemptions::user_id.eq(b)))
+        .filter(redemptions::status.eq("held"))
+        .filter(redemptions::expires_at.le(now))
+        .order((redemptions::expires_at, redemptions::merchant_id, redemptions::redemption_id))
+        .select(RedemptionRow::as_select())
+        .load(c))
 }
 
 // ---- idempotency and audit -------------------------------------------------------------
