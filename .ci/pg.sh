@@ -9,6 +9,7 @@
 # Must run as root (the server runs as the "postgres" user) or as postgres itself.
 # Env: CI_PG_PORT (default 55432; when not set and 55432 is busy, the next free
 #      port up to 55451 is used), CI_PG_STATE (default /tmp/cashback-ci-pg.current).
+#      CI_PG_DURABLE=1: fsync and synchronous_commit on (benchmarks); off by default (tests).
 # Everything except the URL goes to stderr, so `url=$(.ci/pg.sh start)` works.
 set -euo pipefail
 
@@ -133,10 +134,14 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'
 max_connections = 200
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+shared_buffers = 512MB
 CONF
+    # Tests want speed; the bench (CI_PG_DURABLE=1) wants commits that survive a power cut.
+    if [ "${CI_PG_DURABLE:-0}" = 1 ]; then
+        log "durable: fsync on, synchronous_commit on"
+    else
+        printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n' >> "$dir/data/postgresql.conf"
+    fi
 
     log "starting server on 127.0.0.1:$port (socket dir $dir)"
     as_pg "$dir" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null

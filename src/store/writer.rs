@@ -6,6 +6,7 @@ use super::books;
 use super::conn::DbConn;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use tokio::sync::oneshot;
 
@@ -80,6 +81,17 @@ where
 pub struct Writer {
     queue: SyncSender<Box<dyn Job>>,
     thread: std::sync::Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    stats: std::sync::Arc<Stats>,
+}
+
+/// What the writer has done: for tests, the bench and metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Jobs waiting in the queue, not yet taken into a batch.
+    pub queued: AtomicI64,
+    /// Batches run (committed or not) and the jobs they held.
+    pub batches: AtomicU64,
+    pub jobs: AtomicU64,
 }
 
 impl Writer {
@@ -88,17 +100,23 @@ impl Writer {
     /// transaction dies with the old connection, so nothing of that batch is booked).
     pub fn start(conn: DbConn, capacity: usize, reopen: Reopen) -> Writer {
         let (tx, rx) = sync_channel::<Box<dyn Job>>(capacity);
+        let stats = std::sync::Arc::new(Stats::default());
+        let counted = stats.clone();
         let handle = std::thread::Builder::new()
             .name("cashback-writer".into())
-            .spawn(move || run(conn, rx, reopen))
+            .spawn(move || run(conn, rx, reopen, &counted))
             .expect("spawn the writer thread");
-        Writer { queue: tx, thread: std::sync::Arc::new(std::sync::Mutex::new(Some(handle))) }
+        Writer { queue: tx, thread: std::sync::Arc::new(std::sync::Mutex::new(Some(handle))), stats }
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
 
     /// Stops the writer once every job queued has been answered, and waits until its
     /// connection (with the PostgreSQL writer lock) is closed. Call it on the last clone.
     pub fn close(self) {
-        let Writer { queue, thread } = self;
+        let Writer { queue, thread, .. } = self;
         drop(queue);
         let handle = thread.lock().ok().and_then(|mut h| h.take());
         if let Some(h) = handle {
@@ -137,7 +155,13 @@ impl Writer {
     {
         let (reply, rx) = oneshot::channel();
         let job = Box::new(Typed { work: Some(work), result: None, reply });
-        match self.queue.try_send(job) {
+        // Counted before it is sent, so the writer never takes a job not yet counted.
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = self.queue.try_send(job);
+        if sent.is_err() {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        match sent {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => Err(WriteError::Unavailable("the write queue is full".into())),
             Err(TrySendError::Disconnected(_)) => Err(WriteError::Unavailable("the writer stopped".into())),
@@ -147,7 +171,7 @@ impl Writer {
 
 pub type Reopen = Box<dyn Fn() -> Option<DbConn> + Send>;
 
-fn run(conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen) {
+fn run(conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen, stats: &Stats) {
     let mut conn = Some(conn);
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -157,6 +181,9 @@ fn run(conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen) {
                 Err(_) => break,
             }
         }
+        stats.queued.fetch_sub(batch.len() as i64, Ordering::Relaxed);
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
         let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let c = conn.as_mut().expect("the writer holds a connection");
             books::begin_batch();

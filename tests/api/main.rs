@@ -8,6 +8,7 @@ mod corrections;
 mod e2e;
 mod errors;
 mod exports;
+mod group_commit;
 mod helpers;
 mod idempotency;
 mod pages;

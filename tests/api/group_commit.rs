@@ -1,0 +1,114 @@
+//! Group commit (DESIGN.md §6): requests waiting for the writer are booked in one transaction,
+//! each under its own savepoint, so one that is refused changes nothing and fails no other.
+
+use crate::helpers::{order_body, problem, spawn_app};
+use cashback::app::error::ApiError;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[tokio::test]
+async fn a_batch_with_one_refused_order_books_the_others_and_refuses_only_that_one() {
+    let app = spawn_app().await;
+    app.setup().await;
+    let writer = app.state.writer.clone();
+    let entries_before = app.entry_count().await;
+
+    // Hold the writer inside a job, so every request that follows waits in its queue and the
+    // next batch takes them all at once.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let blocker = writer
+        .submit(move |_c| -> Result<(), ApiError> {
+            let _ = held.recv();
+            Ok(())
+        })
+        .expect("queue the blocker");
+    while writer.stats().queued.load(Ordering::SeqCst) != 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let now = app.clock.now();
+    let mut bodies: Vec<_> = (1..=4).map(|i| order_body(&format!("B{i}"), "u-42", "100.00", now - 60)).collect();
+    // Its currency has no program: refused inside the writer, in the same batch.
+    let mut usd = order_body("B-USD", "u-42", "100.00", now - 60);
+    usd["currency"] = json!("USD");
+    bodies.insert(2, usd);
+
+    let stats = writer.stats();
+    let waited = async {
+        while stats.queued.load(Ordering::SeqCst) < 5 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let seen = (stats.batches.load(Ordering::SeqCst), stats.jobs.load(Ordering::SeqCst));
+        release.send(()).expect("release the writer");
+        seen
+    };
+    let (answers, (batches_before, jobs_before)) =
+        tokio::join!(futures::future::join_all(bodies.iter().map(|b| app.post("/v1/orders", b))), waited);
+    blocker.await.expect("the blocker answered").expect("the blocker committed");
+
+    // The five waiting requests made exactly one batch.
+    assert_eq!(stats.batches.load(Ordering::SeqCst) - batches_before, 1);
+    assert_eq!(stats.jobs.load(Ordering::SeqCst) - jobs_before, 5);
+    let mut answers = answers.into_iter();
+    for i in 1..=4 {
+        if i == 3 {
+            problem(answers.next().unwrap(), 422, "currency_not_supported").await;
+        }
+        let r = answers.next().unwrap();
+        assert_eq!(r.status(), 201, "B{i}");
+    }
+    for i in 1..=4 {
+        assert_eq!(app.get(&format!("/v1/orders/B{i}")).await.status(), 200, "B{i} is booked");
+    }
+    problem(app.get("/v1/orders/B-USD").await, 404, "not_found").await;
+    // One order-paid entry each for the four, none for the refused one.
+    assert_eq!(app.entry_count().await - entries_before, 4);
+    let w = app.cny("u-42").await;
+    assert_eq!(w["pending"], json!("44.80"), "4 × 11.20 of cashback: {w}");
+    app.assert_verified().await;
+}
+
+/// A job that booked and then failed leaves nothing behind, not even in the writer's cache of
+/// balances and ids: the next job in the same batch sees the balance as if it never ran.
+#[tokio::test]
+async fn a_job_that_fails_after_booking_leaves_no_trace_in_its_batch() {
+    use cashback::domain::engine::deposit;
+    use cashback::domain::money::Currency;
+    use cashback::store::books::DbBooks;
+    let app = spawn_app().await;
+    let writer = app.state.writer.clone();
+    let cny = Currency::parse("CNY").unwrap();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let blocker = writer.submit(move |_c| -> Result<(), ApiError> {
+        let _ = held.recv();
+        Ok(())
+    });
+    while writer.stats().queued.load(Ordering::SeqCst) != 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let failing = writer
+        .submit(move |c| -> Result<(), ApiError> {
+            deposit(&mut DbBooks { conn: c, now: 1 }, cny, 70_000, "D-fails", 1)?;
+            Err(cashback::app::error::err(cashback::app::error::Code::InvalidRequest, "refused after booking"))
+        })
+        .unwrap();
+    let kept = writer
+        .submit(move |c| -> Result<Option<i64>, ApiError> {
+            Ok(deposit(&mut DbBooks { conn: c, now: 1 }, cny, 5_000, "D-kept", 1)?)
+        })
+        .unwrap();
+    let batches = writer.stats().batches.load(Ordering::SeqCst);
+    release.send(()).unwrap();
+    blocker.unwrap().await.unwrap().unwrap();
+    assert!(matches!(failing.await.unwrap(), Err(cashback::store::WriteError::Job(_))));
+    let entry = kept.await.unwrap().unwrap().expect("an entry");
+    assert_eq!(writer.stats().batches.load(Ordering::SeqCst) - batches, 1, "both in one batch");
+    let b = app.balances().await;
+    assert_eq!(b[&("CNY".to_string(), "assets:reserve".to_string(), String::new())], 5_000);
+    assert_eq!(b[&("CNY".to_string(), "equity:platform-funding".to_string(), String::new())], -5_000);
+    let snap = app.state.read(|c| Ok(cashback::store::repo::snapshot(c)?)).await.unwrap();
+    assert_eq!(snap.entries.iter().map(|e| e.id).collect::<Vec<_>>(), vec![entry], "the failed job's id is reused");
+    assert_eq!(snap.postings.iter().map(|p| p.balance_after.abs()).collect::<Vec<_>>(), vec![5_000, 5_000]);
+    app.assert_verified().await;
+}
