@@ -6,9 +6,12 @@
 //! still stores its exact balance after), and written once, just before the batch commits. So
 //! `income:platform-share` and a merchant's receivable, touched by every order, cost one row
 //! write per group commit rather than one per order. Entry and posting ids are allocated from
-//! the same cache. A job that fails rolls its changes to the cache back with its savepoint; a
-//! batch that does not commit throws the cache away. Outside the writer thread (no batch
-//! open), every call goes to the database directly.
+//! the same cache, and the journal rows themselves (entries, postings) are kept there and
+//! written in a few multi-row INSERTs: a round trip per statement is what PostgreSQL costs.
+//! Whatever reads the journal inside the writer calls [`flush_journal`] first. A job that fails
+//! rolls its changes to the cache back with its savepoint; a batch that does not commit throws
+//! the cache away. Outside the writer thread (no batch open), every call goes to the database
+//! directly.
 
 use super::conn::DbConn;
 use super::schema::{balances, entries, postings};
@@ -47,23 +50,58 @@ struct Cached {
 enum Undo {
     Balance(Key, Option<Cached>),
     Ids(Option<i64>, Option<i64>),
+    /// The journal's lengths before an append.
+    Appended(usize, usize),
 }
 
-/// What one group commit has booked but not yet written back: balances and the next ids.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = entries)]
+struct EntryRow {
+    id: i64,
+    kind: &'static str,
+    currency: &'static str,
+    occurred_at: i64,
+    recorded_at: i64,
+    merchant_id: Option<String>,
+    order_id: Option<String>,
+    reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = postings)]
+struct PostingRow {
+    id: i64,
+    entry_id: i64,
+    account: &'static str,
+    owner: String,
+    currency: &'static str,
+    amount_minor: i64,
+    balance_after_minor: i64,
+}
+
+/// What one group commit has booked but not yet written: balances, the next ids, and the
+/// journal rows (those before `flushed` are in the database already).
 #[derive(Debug, Default)]
 struct Batch {
     balances: HashMap<Key, Cached>,
     next_entry: Option<i64>,
     next_posting: Option<i64>,
+    entries: Vec<EntryRow>,
+    postings: Vec<PostingRow>,
+    flushed: (usize, usize),
     undo: Vec<Undo>,
 }
+
+/// Journal rows per INSERT: well inside both backends' limits on bound values.
+const ROWS_PER_INSERT: usize = 500;
 
 thread_local! {
     static BATCH: RefCell<Option<Batch>> = const { RefCell::new(None) };
 }
 
-/// A point in the batch a failed job rolls back to.
-pub struct Mark(usize);
+/// A point in the batch a failed job rolls back to: its undo log, and how much of the journal
+/// was in the database when the job's savepoint began.
+pub struct Mark(usize, (usize, usize));
 
 /// Opens the batch cache on this thread (the writer, before its transaction).
 pub fn begin_batch() {
@@ -71,7 +109,7 @@ pub fn begin_batch() {
 }
 
 pub fn mark() -> Mark {
-    Mark(BATCH.with(|b| b.borrow().as_ref().map_or(0, |b| b.undo.len())))
+    BATCH.with(|b| b.borrow().as_ref().map_or(Mark(0, (0, 0)), |b| Mark(b.undo.len(), b.flushed)))
 }
 
 /// Undoes what the jobs after `m` did to the cache (their savepoint was rolled back).
@@ -91,13 +129,41 @@ pub fn rollback_to(m: Mark) {
                     b.next_entry = e;
                     b.next_posting = p;
                 }
+                Undo::Appended(e, p) => {
+                    b.entries.truncate(e);
+                    b.postings.truncate(p);
+                }
             }
         }
+        // The savepoint took back the rows written since it began, earlier jobs' included:
+        // those are still in the cache and are written again by the next flush.
+        b.flushed = (b.flushed.0.min(m.1 .0), b.flushed.1.min(m.1 .1));
     });
+}
+
+/// Writes the journal rows the batch holds, so a query inside the writer can read them.
+pub fn flush_journal(conn: &mut DbConn) -> QueryResult<()> {
+    let pending = BATCH
+        .with(|b| b.borrow().as_ref().map(|b| (b.entries[b.flushed.0..].to_vec(), b.postings[b.flushed.1..].to_vec())));
+    let Some((es, ps)) = pending else { return Ok(()) };
+    // Entries first: postings refer to them.
+    for chunk in es.chunks(ROWS_PER_INSERT) {
+        crate::on_backend!(conn, |c| diesel::insert_into(entries::table).values(chunk).execute(c))?;
+    }
+    for chunk in ps.chunks(ROWS_PER_INSERT) {
+        crate::on_backend!(conn, |c| diesel::insert_into(postings::table).values(chunk).execute(c))?;
+    }
+    BATCH.with(|b| {
+        if let Some(b) = b.borrow_mut().as_mut() {
+            b.flushed = (b.entries.len(), b.postings.len());
+        }
+    });
+    Ok(())
 }
 
 /// Writes every balance the batch moved, inside its transaction, and closes the cache.
 pub fn flush_batch(conn: &mut DbConn) -> QueryResult<usize> {
+    flush_journal(conn)?;
     let Some(batch) = BATCH.with(|b| b.borrow_mut().take()) else { return Ok(0) };
     let mut written = 0;
     for ((currency, account, owner), c) in batch.balances.iter().filter(|(_, c)| c.dirty) {
@@ -193,33 +259,44 @@ impl Books for DbBooks<'_> {
     fn append(&mut self, e: &NewEntry) -> Result<i64, BooksError> {
         let batch = in_batch();
         let (id, first_posting) = next_ids(self.conn, e.postings.len())?;
-        let q = diesel::insert_into(entries::table).values((
-            entries::id.eq(id),
-            entries::kind.eq(e.kind.as_str()),
-            entries::currency.eq(e.currency.code()),
-            entries::occurred_at.eq(e.occurred_at),
-            entries::recorded_at.eq(self.now),
-            entries::merchant_id.eq(&e.merchant_id),
-            entries::order_id.eq(&e.order_id),
-            entries::reference.eq(&e.reference),
-        ));
-        crate::on_backend!(self.conn, |c| q.execute(c))?;
+        let entry = EntryRow {
+            id,
+            kind: e.kind.as_str(),
+            currency: e.currency.code(),
+            occurred_at: e.occurred_at,
+            recorded_at: self.now,
+            merchant_id: e.merchant_id.clone(),
+            order_id: e.order_id.clone(),
+            reference: e.reference.clone(),
+        };
+        let mut rows = Vec::with_capacity(e.postings.len());
         for (pid, p) in (first_posting..).zip(&e.postings) {
             let new = if batch {
                 move_cached(self.conn, (e.currency.code(), p.account.name(), p.owner.clone()), p.amount)?
             } else {
                 write_through(self.conn, (e.currency.code(), p.account.name(), p.owner.as_str()), p.amount)?
             };
-            let q = diesel::insert_into(postings::table).values((
-                postings::id.eq(pid),
-                postings::entry_id.eq(id),
-                postings::account.eq(p.account.name()),
-                postings::owner.eq(&p.owner),
-                postings::currency.eq(e.currency.code()),
-                postings::amount_minor.eq(p.amount),
-                postings::balance_after_minor.eq(new),
-            ));
-            crate::on_backend!(self.conn, |c| q.execute(c))?;
+            rows.push(PostingRow {
+                id: pid,
+                entry_id: id,
+                account: p.account.name(),
+                owner: p.owner.clone(),
+                currency: e.currency.code(),
+                amount_minor: p.amount,
+                balance_after_minor: new,
+            });
+        }
+        if batch {
+            BATCH.with(|b| {
+                let mut b = b.borrow_mut();
+                let b = b.as_mut().expect("in a batch");
+                b.undo.push(Undo::Appended(b.entries.len(), b.postings.len()));
+                b.entries.push(entry);
+                b.postings.extend(rows);
+            });
+        } else {
+            crate::on_backend!(self.conn, |c| diesel::insert_into(entries::table).values(&entry).execute(c))?;
+            crate::on_backend!(self.conn, |c| diesel::insert_into(postings::table).values(&rows).execute(c))?;
         }
         Ok(id)
     }

@@ -851,6 +851,8 @@ pub fn insert_adjustment(
     operator: &str,
     now: i64,
 ) -> Q<()> {
+    // The writer keeps the journal rows of its batch until a query needs them.
+    super::books::flush_journal(conn)?;
     diesel::insert_into(adjustments::table)
         .values((
             adjustments::adjustment_id.eq(id),
@@ -871,6 +873,8 @@ pub type AuditRow = (i64, i64, String, String, String, String);
 
 /// An entry's currency and postings.
 pub fn entry_postings(conn: &mut DbConn, entry_id: i64) -> Q<Option<(String, Vec<PostingTuple>)>> {
+    // The writer keeps the journal rows of its batch until a query needs them.
+    super::books::flush_journal(conn)?;
     let Some(currency) = entries::table.find(entry_id).select(entries::currency).first::<String>(conn).optional()?
     else {
         return Ok(None);
@@ -884,6 +888,8 @@ pub fn entry_postings(conn: &mut DbConn, entry_id: i64) -> Q<Option<(String, Vec
 
 /// The postings of every adjustment that corrects `entry_id`: (account, owner, amount).
 pub fn adjustment_postings_of(conn: &mut DbConn, entry_id: i64) -> Q<Vec<PostingTuple>> {
+    // The writer keeps the journal rows of its batch until a query needs them.
+    super::books::flush_journal(conn)?;
     let ids: Vec<String> = adjustments::table
         .filter(adjustments::corrects_entry_id.eq(entry_id))
         .select(adjustments::adjustment_id)
@@ -1078,5 +1084,7 @@ pub fn count_postings(conn: &mut DbConn, from: i64, to: i64) -> Q<i64> {
 }
 
 pub fn entry_kind(conn: &mut DbConn, entry_id: i64) -> Q<Option<String>> {
+    // The writer keeps the journal rows of its batch until a query needs them.
+    super::books::flush_journal(conn)?;
     entries::table.find(entry_id).select(entries::kind).first(conn).optional()
 }
