@@ -29,15 +29,20 @@ pub fn user(conn: &mut DbConn, user_id: &str, now: i64) -> ApiResult<()> {
     users(conn, user_id, None, now)
 }
 
-/// The same for a buyer and, if there is one, a referrer, in two queries rather than four:
-/// this runs before every order and refund.
+/// The same for a buyer and, if there is one, a referrer: one query when nothing is due (it
+/// runs before every order and refund), rather than four.
 pub fn users(conn: &mut DbConn, a: &str, b: Option<&str>, now: i64) -> ApiResult<()> {
     let b = b.unwrap_or(a);
-    for row in repo::due_orders_of(conn, a, b, now)? {
-        release(conn, row, now)?;
+    let (orders, holds) = repo::anything_due_of(conn, a, b, now)?;
+    if orders {
+        for row in repo::due_orders_of(conn, a, b, now)? {
+            release(conn, row, now)?;
+        }
     }
-    for row in repo::due_holds_of(conn, a, b, now)? {
-        expire(conn, row, now)?;
+    if holds {
+        for row in repo::due_holds_of(conn, a, b, now)? {
+            expire(conn, row, now)?;
+        }
     }
     Ok(())
 }

@@ -146,12 +146,26 @@ pub fn flush_journal(conn: &mut DbConn) -> QueryResult<()> {
     let pending = BATCH
         .with(|b| b.borrow().as_ref().map(|b| (b.entries[b.flushed.0..].to_vec(), b.postings[b.flushed.1..].to_vec())));
     let Some((es, ps)) = pending else { return Ok(()) };
-    // Entries first: postings refer to them.
-    for chunk in es.chunks(ROWS_PER_INSERT) {
-        crate::on_backend!(conn, |c| diesel::insert_into(entries::table).values(chunk).execute(c))?;
-    }
-    for chunk in ps.chunks(ROWS_PER_INSERT) {
-        crate::on_backend!(conn, |c| diesel::insert_into(postings::table).values(chunk).execute(c))?;
+    // Entries first: postings refer to them. PostgreSQL pays a round trip per statement, so
+    // many rows go in each; SQLite runs in process, and one cached single-row statement per row
+    // is cheaper than preparing a new many-row one each time.
+    match conn {
+        DbConn::Postgresql(c) => {
+            for chunk in es.chunks(ROWS_PER_INSERT) {
+                diesel::insert_into(entries::table).values(chunk).execute(c)?;
+            }
+            for chunk in ps.chunks(ROWS_PER_INSERT) {
+                diesel::insert_into(postings::table).values(chunk).execute(c)?;
+            }
+        }
+        DbConn::Sqlite(c) => {
+            for e in &es {
+                diesel::insert_into(entries::table).values(e).execute(c)?;
+            }
+            for p in &ps {
+                diesel::insert_into(postings::table).values(p).execute(c)?;
+            }
+        }
     }
     BATCH.with(|b| {
         if let Some(b) = b.borrow_mut().as_mut() {

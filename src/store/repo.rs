@@ -432,6 +432,24 @@ pub fn due_holds_of(conn: &mut DbConn, a: &str, b: &str, now: i64) -> Q<Vec<Rede
         .load(c))
 }
 
+/// Whether anything is due for two users (see `due_orders_of` and `due_holds_of`), in one
+/// statement: almost always nothing is, and this runs before every order.
+pub fn anything_due_of(conn: &mut DbConn, a: &str, b: &str, now: i64) -> Q<(bool, bool)> {
+    use diesel::dsl::exists;
+    let who =
+        orders::user_id.eq(a).or(orders::referrer_id.eq(a)).or(orders::user_id.eq(b)).or(orders::referrer_id.eq(b));
+    let due_orders = orders::table
+        .filter(orders::released_at.is_null())
+        .filter(orders::status.eq("pending"))
+        .filter(orders::release_at.le(now))
+        .filter(who);
+    let due_holds = redemptions::table
+        .filter(redemptions::user_id.eq(a).or(redemptions::user_id.eq(b)))
+        .filter(redemptions::status.eq("held"))
+        .filter(redemptions::expires_at.le(now));
+    crate::on_backend!(conn, |c| diesel::select((exists(due_orders), exists(due_holds))).get_result(c))
+}
+
 // ---- idempotency and audit -------------------------------------------------------------
 
 /// The canonical request and the response of the first success under a key.
