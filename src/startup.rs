@@ -6,7 +6,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::crypto::SecretBox;
 use crate::http::{self, AppState};
-use crate::store::conn::{check_timezone, migrate, read_pool, take_writer_lock};
+use crate::store::conn::{check_timezone, migrate, read_pool, spawn_checkpointer, take_writer_lock};
 use crate::store::{DbUrl, Writer};
 use actix_web::{dev::Server, web, App, HttpServer};
 use std::net::TcpListener;
@@ -46,7 +46,9 @@ pub fn open_writer(settings: &Settings) -> anyhow::Result<(DbUrl, Writer)> {
         take_writer_lock(&mut c).ok()?;
         Some(c)
     });
-    Ok((url, Writer::start(conn, WRITE_QUEUE, reopen)))
+    let writer = Writer::start(conn, WRITE_QUEUE, reopen);
+    spawn_checkpointer(&url, writer.watch());
+    Ok((url, writer))
 }
 
 impl Application {

@@ -74,7 +74,9 @@ impl BenchDb {
         migrate(&mut conn)?;
         check_timezone(&mut conn, TIMEZONE)?;
         take_writer_lock(&mut conn)?;
-        Ok(Writer::start(conn, 100_000, Box::new(|| None)))
+        let writer = Writer::start(conn, 100_000, Box::new(|| None));
+        crate::store::conn::spawn_checkpointer(&DbUrl::parse(&self.url)?, writer.watch());
+        Ok(writer)
     }
 
     /// Bytes on disk, indexes included (SQLite: the file after a checkpoint; PostgreSQL:

@@ -1,8 +1,9 @@
 //! `bench http`: starts `cashback serve` (this binary) on the bench database with the rate limit
 //! off, then sends signed traffic over loopback HTTP/1.1 keep-alive connections: orders, part
 //! refunds of orders it booked, and wallet reads (balances, then the first page of history),
-//! closed loop (`--concurrency`) or open loop (`--rate`, latency counted from when each request
-//! was due, so a stall is not hidden by requests that were never sent).
+//! closed loop (`--concurrency`) or open loop (`--rate`: requests leave on a fixed schedule
+//! whatever the answers, each on an idle connection or a new one, so a stall of the server
+//! shows in the latency of every request sent during it instead of delaying the schedule).
 
 use super::db::{self, BenchDb};
 use super::stats::{Report, Samples};
@@ -48,6 +49,7 @@ pub fn run(a: HttpArgs) -> anyhow::Result<i32> {
         next: AtomicU64::new(0),
         booked: Mutex::new(Vec::new()),
         first_error: Mutex::new(None),
+        dispatch_lag: Mutex::new(None),
     });
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let duration = Duration::from_secs(a.duration.max(1));
@@ -67,6 +69,9 @@ pub fn run(a: HttpArgs) -> anyhow::Result<i32> {
     report.fact("bookings_per_second", (writes as f64 / elapsed.as_secs_f64()).round());
     for (name, s) in ["order", "refund", "wallet"].into_iter().zip(samples) {
         report.rows.push(s.row(name, elapsed));
+    }
+    if let Some(lag) = *shared.dispatch_lag.lock().expect("lock") {
+        report.fact("dispatch_lag_max_ms", (lag.as_secs_f64() * 1e5).round() / 100.0);
     }
     if let Some(e) = shared.first_error.lock().expect("lock").take() {
         report.fact("first_error", e);
@@ -148,6 +153,8 @@ struct Shared {
     /// Orders this run booked and has not refunded yet: (number, amount).
     booked: Mutex<Vec<(u64, i64)>>,
     first_error: Mutex<Option<String>>,
+    /// Open loop: how late the dispatcher sent a request at worst.
+    dispatch_lag: Mutex<Option<Duration>>,
 }
 
 const ORDER: usize = 0;
@@ -304,10 +311,15 @@ async fn open_loop(sh: Arc<Shared>, rate: f64, duration: Duration) -> anyhow::Re
     let samples: Arc<Mutex<[Samples; 3]>> = Arc::default();
     let start = tokio::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut lag = Duration::ZERO;
     for i in 0..total {
         let due = start + interval * i as u32;
         tokio::time::sleep_until(due).await;
         let (sh, idle, samples) = (sh.clone(), idle.clone(), samples.clone());
+        // Latency counts from when the request was sent; the dispatcher's own lateness (the
+        // timer's millisecond) is reported apart as `dispatch_lag_max_ms`.
+        let sent = tokio::time::Instant::now();
+        lag = lag.max(sent - due);
         tasks.spawn(async move {
             let reuse = idle.lock().expect("lock").pop();
             let mut c = match reuse {
@@ -315,7 +327,7 @@ async fn open_loop(sh: Arc<Shared>, rate: f64, duration: Duration) -> anyhow::Re
                 None => connect(sh.addr).await?,
             };
             let r = one(&mut c, &sh).await;
-            let took = due.elapsed();
+            let took = sent.elapsed();
             let fine = r.is_ok();
             record(&mut samples.lock().expect("lock"), r, took, &sh);
             if fine {
@@ -331,5 +343,6 @@ async fn open_loop(sh: Arc<Shared>, rate: f64, duration: Duration) -> anyhow::Re
         done??;
     }
     let out = std::mem::take(&mut *samples.lock().expect("lock"));
+    *sh.dispatch_lag.lock().expect("lock") = Some(lag);
     Ok(out)
 }

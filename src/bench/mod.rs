@@ -62,8 +62,8 @@ pub struct HttpArgs {
     /// Callers, each waiting for its answer before the next request (closed loop).
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Requests per second offered on a fixed schedule, whatever the answers (open loop);
-    /// latency counts from when a request was due. Overrides --concurrency.
+    /// Requests per second offered on a fixed schedule, whatever the answers (open loop), each
+    /// on an idle connection or a new one. Overrides --concurrency.
     #[arg(long)]
     pub rate: Option<f64>,
     /// Share of requests that refund part of an earlier order.

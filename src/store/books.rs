@@ -179,6 +179,9 @@ pub fn flush_journal(conn: &mut DbConn) -> QueryResult<()> {
 pub fn flush_batch(conn: &mut DbConn) -> QueryResult<usize> {
     flush_journal(conn)?;
     let Some(batch) = BATCH.with(|b| b.borrow_mut().take()) else { return Ok(0) };
+    if let DbConn::Postgresql(pg) = conn {
+        return pg_write_balances(pg, &batch.balances);
+    }
     let mut written = 0;
     for ((currency, account, owner), c) in batch.balances.iter().filter(|(_, c)| c.dirty) {
         let key = (*currency, *account, owner.as_str());
@@ -197,6 +200,100 @@ pub fn flush_batch(conn: &mut DbConn) -> QueryResult<usize> {
         written += 1;
     }
     Ok(written)
+}
+
+type Columns = (Vec<&'static str>, Vec<&'static str>, Vec<String>, Vec<i64>);
+
+/// PostgreSQL: every moved balance in two statements (one UPDATE, one INSERT), each over
+/// arrays of keys and values, instead of one round trip per account.
+fn pg_write_balances(pg: &mut diesel::PgConnection, all: &HashMap<Key, Cached>) -> QueryResult<usize> {
+    use diesel::sql_types::{Array, BigInt, Text};
+    let (mut update, mut insert): (Columns, Columns) = Default::default();
+    for ((currency, account, owner), c) in all.iter().filter(|(_, c)| c.dirty) {
+        let to = if c.stored { &mut update } else { &mut insert };
+        to.0.push(currency);
+        to.1.push(account);
+        to.2.push(owner.clone());
+        to.3.push(c.balance);
+    }
+    let n = update.0.len() + insert.0.len();
+    if !update.0.is_empty() {
+        diesel::sql_query(
+            "UPDATE balances AS b SET balance_minor = v.balance_minor \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v(currency, account, owner, balance_minor) \
+             WHERE b.currency = v.currency AND b.account = v.account AND b.owner = v.owner",
+        )
+        .bind::<Array<Text>, _>(&update.0)
+        .bind::<Array<Text>, _>(&update.1)
+        .bind::<Array<Text>, _>(&update.2)
+        .bind::<Array<BigInt>, _>(&update.3)
+        .execute(pg)?;
+    }
+    if !insert.0.is_empty() {
+        diesel::sql_query(
+            "INSERT INTO balances (currency, account, owner, balance_minor) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
+        )
+        .bind::<Array<Text>, _>(&insert.0)
+        .bind::<Array<Text>, _>(&insert.1)
+        .bind::<Array<Text>, _>(&insert.2)
+        .bind::<Array<BigInt>, _>(&insert.3)
+        .execute(pg)?;
+    }
+    Ok(n)
+}
+
+#[derive(QueryableByName)]
+struct StoredBalance {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    currency: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    account: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    owner: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    balance_minor: i64,
+}
+
+/// PostgreSQL: reads every balance an entry moves that the batch has not seen yet, in one
+/// query, so booking an order costs one round trip for its users' balances, not one each.
+fn pg_prefetch(conn: &mut DbConn, e: &NewEntry) -> QueryResult<()> {
+    use diesel::sql_types::{Array, Text};
+    let DbConn::Postgresql(pg) = conn else { return Ok(()) };
+    let missing: Vec<Key> = BATCH.with(|b| {
+        let b = b.borrow();
+        let Some(b) = b.as_ref() else { return Vec::new() };
+        let mut keys: Vec<Key> = Vec::new();
+        for p in &e.postings {
+            let k = (e.currency.code(), p.account.name(), p.owner.clone());
+            if !b.balances.contains_key(&k) && !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        keys
+    });
+    if missing.len() < 2 {
+        return Ok(());
+    }
+    let rows: Vec<StoredBalance> = diesel::sql_query(
+        "SELECT b.currency, b.account, b.owner, b.balance_minor FROM balances b \
+         JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(currency, account, owner) \
+         ON b.currency = k.currency AND b.account = k.account AND b.owner = k.owner",
+    )
+    .bind::<Array<Text>, _>(missing.iter().map(|k| k.0).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(missing.iter().map(|k| k.1).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(missing.iter().map(|k| k.2.as_str()).collect::<Vec<_>>())
+    .load(pg)?;
+    BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let Some(b) = b.as_mut() else { return };
+        for k in missing {
+            let found = rows.iter().find(|r| r.currency == k.0 && r.account == k.1 && r.owner == k.2);
+            let c = Cached { balance: found.map_or(0, |r| r.balance_minor), stored: found.is_some(), dirty: false };
+            b.balances.insert(k, c);
+        }
+    });
+    Ok(())
 }
 
 /// Throws the cache away (the batch rolled back).
@@ -272,6 +369,9 @@ impl Books for DbBooks<'_> {
 
     fn append(&mut self, e: &NewEntry) -> Result<i64, BooksError> {
         let batch = in_batch();
+        if batch {
+            pg_prefetch(self.conn, e)?;
+        }
         let (id, first_posting) = next_ids(self.conn, e.postings.len())?;
         let entry = EntryRow {
             id,

@@ -191,3 +191,35 @@ macro_rules! on_backend {
         }
     };
 }
+
+/// WAL size past which the checkpointer also truncates the file (waiting for the writer).
+const WAL_TRUNCATE_BYTES: u64 = 256 << 20;
+
+/// Checkpoints the WAL of a SQLite database on a connection of its own, every 200 ms, until
+/// `alive` is gone (the writer stopped). Otherwise the commit that fills the WAL to 1000 pages
+/// checkpoints it inside the writer (copying pages and syncing the database file), a stall of
+/// tens of milliseconds for every request in that batch: the p99 at 1,000 orders/s went from
+/// 45 ms to 4 ms. The writer keeps SQLite's own checkpoint as a fallback: with it off, the
+/// writer's transactions met "database is locked" while this thread checkpointed.
+/// PostgreSQL: nothing to do.
+pub fn spawn_checkpointer<T: Send + Sync + 'static>(url: &DbUrl, alive: std::sync::Weak<T>) {
+    let DbUrl::Sqlite(path) = url else { return };
+    let (url, wal) = (url.clone(), format!("{path}-wal"));
+    let spawned = std::thread::Builder::new().name("cashback-checkpoint".into()).spawn(move || {
+        let Ok(mut c) = url.connect() else {
+            tracing::error!("the checkpointer cannot open the database; the WAL grows until it can");
+            return;
+        };
+        while alive.upgrade().is_some() {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let big = std::fs::metadata(&wal).map(|m| m.len() > WAL_TRUNCATE_BYTES).unwrap_or(false);
+            let mode = if big { "TRUNCATE" } else { "PASSIVE" };
+            if let Err(e) = c.batch_execute(&format!("PRAGMA wal_checkpoint({mode})")) {
+                tracing::warn!(error = %e, "WAL checkpoint failed; it is tried again");
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "no checkpointer thread; the WAL grows until the next start");
+    }
+}

@@ -98,6 +98,11 @@ impl Writer {
         &self.stats
     }
 
+    /// Alive while the writer is: for helpers that must stop with it.
+    pub fn watch(&self) -> std::sync::Weak<Stats> {
+        std::sync::Arc::downgrade(&self.stats)
+    }
+
     /// Stops the writer once every job queued has been answered, and waits until its
     /// connection (with the PostgreSQL writer lock) is closed. Call it on the last clone.
     pub fn close(self) {
