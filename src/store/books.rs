@@ -14,6 +14,7 @@
 //! directly.
 
 use super::conn::DbConn;
+use super::repo::ProgramRow;
 use super::schema::{balances, entries, postings};
 use crate::domain::engine::LedgerError;
 use crate::domain::ledger::{Account, Books, NewEntry};
@@ -52,7 +53,11 @@ enum Undo {
     Ids(Option<i64>, Option<i64>),
     /// The journal's lengths before an append.
     Appended(usize, usize),
+    /// A merchant's current program as it was in the cache before (None: not cached).
+    Program(ProgramKey, Option<Option<ProgramRow>>),
 }
+
+type ProgramKey = (String, String);
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = entries)]
@@ -89,6 +94,8 @@ struct Batch {
     entries: Vec<EntryRow>,
     postings: Vec<PostingRow>,
     flushed: (usize, usize),
+    /// Current programs by (merchant, currency): read once a batch, not once an order.
+    programs: HashMap<ProgramKey, Option<ProgramRow>>,
     undo: Vec<Undo>,
 }
 
@@ -132,6 +139,12 @@ pub fn rollback_to(m: Mark) {
                 Undo::Appended(e, p) => {
                     b.entries.truncate(e);
                     b.postings.truncate(p);
+                }
+                Undo::Program(k, Some(prev)) => {
+                    b.programs.insert(k, prev);
+                }
+                Undo::Program(k, None) => {
+                    b.programs.remove(&k);
                 }
             }
         }
@@ -294,6 +307,25 @@ fn pg_prefetch(conn: &mut DbConn, e: &NewEntry) -> QueryResult<()> {
         }
     });
     Ok(())
+}
+
+/// The merchant's current program in `currency` if this batch has read it: `Some(found)`.
+pub fn cached_program(merchant: &str, currency: &str) -> Option<Option<ProgramRow>> {
+    BATCH.with(|b| b.borrow().as_ref()?.programs.get(&(merchant.to_string(), currency.to_string())).cloned())
+}
+
+/// Keeps what the database said (`Some`), or forgets it (`None`: a new version was stored).
+pub fn cache_program(merchant: &str, currency: &str, v: Option<Option<ProgramRow>>) {
+    BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let Some(b) = b.as_mut() else { return };
+        let k = (merchant.to_string(), currency.to_string());
+        let prev = match v {
+            Some(v) => b.programs.insert(k.clone(), v),
+            None => b.programs.remove(&k),
+        };
+        b.undo.push(Undo::Program(k, prev));
+    });
 }
 
 /// Throws the cache away (the batch rolled back).

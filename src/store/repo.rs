@@ -120,7 +120,11 @@ pub struct ProgramRow {
 }
 
 pub fn current_program(conn: &mut DbConn, merchant: &str, currency: &str) -> Q<Option<ProgramRow>> {
-    crate::on_backend!(conn, |c| {
+    // Inside the writer, a batch reads it once (every order of a batch needs it).
+    if let Some(known) = super::books::cached_program(merchant, currency) {
+        return Ok(known);
+    }
+    let found = crate::on_backend!(conn, |c| {
         programs::table
             .filter(programs::merchant_id.eq(merchant))
             .filter(programs::currency.eq(currency))
@@ -128,7 +132,9 @@ pub fn current_program(conn: &mut DbConn, merchant: &str, currency: &str) -> Q<O
             .select(ProgramRow::as_select())
             .first(c)
             .optional()
-    })
+    })?;
+    super::books::cache_program(merchant, currency, Some(found.clone()));
+    Ok(found)
 }
 
 pub fn current_programs(conn: &mut DbConn, merchant: &str) -> Q<Vec<ProgramRow>> {
@@ -147,7 +153,9 @@ pub fn current_programs(conn: &mut DbConn, merchant: &str) -> Q<Vec<ProgramRow>>
 }
 
 pub fn insert_program(conn: &mut DbConn, p: &ProgramRow) -> Q<()> {
-    diesel::insert_into(programs::table).values(p).execute(conn).map(drop)
+    diesel::insert_into(programs::table).values(p).execute(conn)?;
+    super::books::cache_program(&p.merchant_id, &p.currency, None);
+    Ok(())
 }
 
 // ---- users -----------------------------------------------------------------------------

@@ -116,3 +116,57 @@ async fn a_job_that_fails_after_booking_leaves_no_trace_in_its_batch() {
     assert_eq!(snap.postings.iter().map(|p| p.balance_after.abs()).collect::<Vec<_>>(), vec![5_000, 5_000]);
     app.assert_verified().await;
 }
+
+/// The writer reads a merchant's program once a batch; a new version booked in the same batch
+/// applies to the orders after it, and a version whose job failed never applies.
+#[tokio::test]
+async fn a_program_changed_inside_a_batch_applies_to_the_orders_after_it() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    app.setup().await;
+    let writer = app.state.writer.clone();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let blocker = writer
+        .submit(move |_c| -> Result<(), ApiError> {
+            let _ = held.recv();
+            Ok(())
+        })
+        .expect("queue the blocker");
+    while writer.stats().queued.load(Ordering::SeqCst) != 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let now = app.clock.now();
+    let mut richer = crate::helpers::example_program();
+    richer["cashback_rate"] = json!("0.15");
+    let stats = writer.stats();
+    let first = order_body("P1", "u-42", "100.00", now - 60);
+    let a = app.post("/v1/orders", &first);
+    let put = async {
+        while stats.queued.load(Ordering::SeqCst) < 1 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        app.admin(Method::PUT, "/v1/admin/merchants/m1/program", Some(&richer)).await
+    };
+    let b = async {
+        while stats.queued.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        app.post("/v1/orders", &order_body("P2", "u-42", "100.00", now - 60)).await
+    };
+    let go = async {
+        while stats.queued.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let n = stats.batches.load(Ordering::SeqCst);
+        release.send(()).unwrap();
+        n
+    };
+    let (a, put, b, batches) = tokio::join!(a, put, b, go);
+    blocker.await.unwrap().unwrap();
+    assert_eq!(stats.batches.load(Ordering::SeqCst) - batches, 1, "the three in one batch");
+    assert_eq!(put.status(), 200);
+    let (a, b): (serde_json::Value, serde_json::Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+    assert_eq!((a["cashback"].as_str(), a["program_version"].as_i64()), (Some("11.20"), Some(1)));
+    assert_eq!((b["cashback"].as_str(), b["program_version"].as_i64()), (Some("15.00"), Some(2)));
+    app.assert_verified().await;
+}
