@@ -75,8 +75,11 @@ pub const SECRET_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs
 /// at once; a change made by another process is seen within the TTL.
 #[derive(Default)]
 pub struct SecretCache {
-    entries: std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, Option<Vec<String>>)>>,
+    entries: std::sync::RwLock<std::collections::HashMap<String, Fetched>>,
 }
+
+/// When a merchant's secrets were read, and what they were (`None`: no such merchant).
+type Fetched = (std::time::Instant, Option<Vec<String>>);
 
 impl SecretCache {
     fn get(&self, merchant: &str) -> Option<Option<Vec<String>>> {
