@@ -212,7 +212,7 @@ fn csv(conn: &mut DbConn, tz: Tz, from: i64, to: i64, out: &mut dyn Write) -> an
         if entry.as_ref().map(|e| e.0) != Some(r.entry_id) {
             let version = match (&r.merchant_id, &r.order_id) {
                 (Some(m), Some(o)) => {
-                    repo::order(conn, m, o)?.map(|o| o.program_version.to_string()).unwrap_or_default()
+                    repo::order_program_version(conn, m, o)?.map(|v| v.to_string()).unwrap_or_default()
                 }
                 _ => String::new(),
             };
