@@ -321,7 +321,11 @@ async fn open_loop(sh: Arc<Shared>, rate: f64, duration: Duration) -> anyhow::Re
         let sent = tokio::time::Instant::now();
         lag = lag.max(sent - due);
         tasks.spawn(async move {
-            let reuse = idle.lock().expect("lock").pop();
+            // The server closes a connection idle past its keep-alive: never reuse one it closed.
+            let reuse = {
+                let mut idle = idle.lock().expect("lock");
+                std::iter::from_fn(|| idle.pop()).find(|c| !c.is_closed())
+            };
             let mut c = match reuse {
                 Some(c) => c,
                 None => connect(sh.addr).await?,
