@@ -6,7 +6,6 @@ use super::db::{self, BenchDb};
 use super::stats::{Report, Samples};
 use super::CeilingArgs;
 use crate::app::orders::{self, PlaceOrder, RefundCmd};
-use crate::app::verify;
 use crate::domain::money::{Currency, RawAmount};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -94,15 +93,7 @@ pub fn run(a: CeilingArgs) -> anyhow::Result<i32> {
     report.rows.push(ord.row("order", elapsed));
     report.rows.push(refs.row("refund", elapsed));
     writer.close();
-    let (bytes, orders_n) = bdb.size()?;
-    report.fact("db_bytes", bytes);
-    report.fact("db_bytes_per_order", (bytes as f64 / orders_n.max(1) as f64).round());
-    let (ok, _) = verify::run(&mut bdb.connect()?).map_err(|e| anyhow::anyhow!("{e}"))?;
-    report.fact("verify", if ok { "ok" } else { "FAILED" });
-    report.finish(a.target.json.as_deref())?;
-    if a.target.keep {
-        bdb.keep();
-    }
+    let ok = bdb.conclude(&mut report, &a.target)?;
     Ok(if ok { 0 } else { 1 })
 }
 

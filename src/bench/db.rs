@@ -98,6 +98,21 @@ impl BenchDb {
         Ok((bytes, orders))
     }
 
+    /// The end of a measured run: its size on disk and `verify` go into the report, which is
+    /// printed (and saved with --json); the database is kept with --keep. Whether verify passed.
+    pub fn conclude(&mut self, report: &mut super::stats::Report, t: &Target) -> anyhow::Result<bool> {
+        let (bytes, orders_n) = self.size()?;
+        report.fact("db_bytes", bytes);
+        report.fact("db_bytes_per_order", (bytes as f64 / orders_n.max(1) as f64).round());
+        let (ok, _) = crate::app::verify::run(&mut self.connect()?).map_err(|e| anyhow::anyhow!("{e}"))?;
+        report.fact("verify", if ok { "ok" } else { "FAILED" });
+        report.finish(t.json.as_deref())?;
+        if t.keep {
+            self.keep();
+        }
+        Ok(ok)
+    }
+
     pub fn keep(&mut self) {
         if self.fresh.take().is_some() {
             println!("kept: {}", self.url);

@@ -8,7 +8,6 @@
 use super::db::{self, BenchDb};
 use super::stats::{Report, Samples};
 use super::{HttpArgs, ADMIN_TOKEN, MERCHANT, MERCHANT_SECRET, WALLET_SECRET};
-use crate::app::verify;
 use crate::crypto::{mint_wallet_token, sign, WalletClaims};
 use crate::domain::money::{format_minor, Currency};
 use http_body_util::{BodyExt, Full};
@@ -76,15 +75,7 @@ pub fn run(a: HttpArgs) -> anyhow::Result<i32> {
     if let Some(e) = shared.first_error.lock().expect("lock").take() {
         report.fact("first_error", e);
     }
-    let (bytes, orders_n) = bdb.size()?;
-    report.fact("db_bytes", bytes);
-    report.fact("db_bytes_per_order", (bytes as f64 / orders_n.max(1) as f64).round());
-    let (ok, _) = verify::run(&mut bdb.connect()?).map_err(|e| anyhow::anyhow!("{e}"))?;
-    report.fact("verify", if ok { "ok" } else { "FAILED" });
-    report.finish(a.target.json.as_deref())?;
-    if a.target.keep {
-        bdb.keep();
-    }
+    let ok = bdb.conclude(&mut report, &a.target)?;
     let errors: u64 = report.rows.iter().map(|r| r.errors).sum();
     Ok(if ok && errors == 0 { 0 } else { 1 })
 }

@@ -7,15 +7,11 @@ use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-#[tokio::test]
-async fn a_batch_with_one_refused_order_books_the_others_and_refuses_only_that_one() {
-    let app = spawn_app().await;
-    app.setup().await;
-    let writer = app.state.writer.clone();
-    let entries_before = app.entry_count().await;
+type Answer = tokio::sync::oneshot::Receiver<Result<(), cashback::store::WriteError<ApiError>>>;
 
-    // Hold the writer inside a job, so every request that follows waits in its queue and the
-    // next batch takes them all at once.
+/// Holds the writer inside a job until `release` is sent, so every request that follows waits
+/// in its queue and the next batch takes them all at once. Returns once the job has started.
+async fn hold(writer: &cashback::store::Writer) -> (std::sync::mpsc::Sender<()>, Answer) {
     let (release, held) = std::sync::mpsc::channel::<()>();
     let blocker = writer
         .submit(move |_c| -> Result<(), ApiError> {
@@ -26,6 +22,17 @@ async fn a_batch_with_one_refused_order_books_the_others_and_refuses_only_that_o
     while writer.stats().queued.load(Ordering::SeqCst) != 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    (release, blocker)
+}
+
+#[tokio::test]
+async fn a_batch_with_one_refused_order_books_the_others_and_refuses_only_that_one() {
+    let app = spawn_app().await;
+    app.setup().await;
+    let writer = app.state.writer.clone();
+    let entries_before = app.entry_count().await;
+
+    let (release, blocker) = hold(&writer).await;
 
     let now = app.clock.now();
     let mut bodies: Vec<_> = (1..=4).map(|i| order_body(&format!("B{i}"), "u-42", "100.00", now - 60)).collect();
@@ -83,14 +90,7 @@ async fn a_job_that_fails_after_booking_leaves_no_trace_in_its_batch() {
     while writer.stats().jobs.load(Ordering::SeqCst) < 2 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let (release, held) = std::sync::mpsc::channel::<()>();
-    let blocker = writer.submit(move |_c| -> Result<(), ApiError> {
-        let _ = held.recv();
-        Ok(())
-    });
-    while writer.stats().queued.load(Ordering::SeqCst) != 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let (release, blocker) = hold(&writer).await;
     let failing = writer
         .submit(move |c| -> Result<(), ApiError> {
             deposit(&mut DbBooks { conn: c, now: 1 }, cny, 70_000, "D-fails", 1)?;
@@ -104,7 +104,7 @@ async fn a_job_that_fails_after_booking_leaves_no_trace_in_its_batch() {
         .unwrap();
     let batches = writer.stats().batches.load(Ordering::SeqCst);
     release.send(()).unwrap();
-    blocker.unwrap().await.unwrap().unwrap();
+    blocker.await.unwrap().unwrap();
     assert!(matches!(failing.await.unwrap(), Err(cashback::store::WriteError::Job(_))));
     let entry = kept.await.unwrap().unwrap().expect("an entry");
     assert_eq!(writer.stats().batches.load(Ordering::SeqCst) - batches, 1, "both in one batch");
@@ -125,16 +125,7 @@ async fn a_program_changed_inside_a_batch_applies_to_the_orders_after_it() {
     let app = spawn_app().await;
     app.setup().await;
     let writer = app.state.writer.clone();
-    let (release, held) = std::sync::mpsc::channel::<()>();
-    let blocker = writer
-        .submit(move |_c| -> Result<(), ApiError> {
-            let _ = held.recv();
-            Ok(())
-        })
-        .expect("queue the blocker");
-    while writer.stats().queued.load(Ordering::SeqCst) != 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let (release, blocker) = hold(&writer).await;
     let now = app.clock.now();
     let mut richer = crate::helpers::example_program();
     richer["cashback_rate"] = json!("0.15");
