@@ -1,4 +1,4 @@
-//! The `cashback` command: serve, migrate, verify, sign.
+//! The `cashback` command: serve, migrate, verify, export, reconcile, bench, simulate, sign.
 
 use crate::app::verify;
 use crate::clock::Clock;
@@ -77,6 +77,9 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         base_url: String,
     },
+    /// Run the points-pool model next to this ledger's fixed cashback on the same orders
+    /// (an analysis: books nothing). See docs/why-fixed-cashback.md.
+    Simulate(Box<crate::simulate::SimulateArgs>),
     /// Print an X-Cashback-Signature header value for a body, signed now.
     Sign {
         /// The merchant's signing secret.
@@ -107,6 +110,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(if ok { 0 } else { 1 })
         }
         Command::Bench(mode) => crate::bench::run(mode),
+        Command::Simulate(args) => crate::simulate::main(*args),
         Command::Export { report, from, to, as_of, format, by_class, output, status } => {
             let tz = s.tz().map_err(anyhow::Error::msg)?;
             if report != "journal" && format != "csv" {

@@ -8,5 +8,6 @@ pub mod demo;
 pub mod domain;
 pub mod export;
 pub mod http;
+pub mod simulate;
 pub mod startup;
 pub mod store;

@@ -14,4 +14,5 @@ mod idempotency;
 mod pages;
 mod redemptions;
 mod schema;
+mod simulate;
 mod wallet;
