@@ -82,3 +82,20 @@ fn bad_input_is_a_clear_error() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// docs/why-fixed-cashback.md quotes these outputs: they must still be what the tool prints.
+#[test]
+fn the_worked_examples_in_the_docs_are_what_the_tool_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/simulate");
+    let boom = docs.join("boom.toml");
+    for (args, file) in [
+        (vec!["--scenario", boom.to_str().unwrap()], "boom.txt"),
+        (vec!["--orders", "100", "--amount", "100", "--pool-share", "0.30", "--gift-ratio", "0.70"], "simple.txt"),
+    ] {
+        let out = simulate(&args, dir.path());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let want = std::fs::read_to_string(docs.join(file)).unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), want, "docs/simulate/{file} is stale: regenerate it");
+    }
+}
