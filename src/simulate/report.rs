@@ -223,6 +223,29 @@ pub fn json(o: &Outcome) -> serde_json::Value {
     })
 }
 
+/// Who got cash out of the pool, and when (each buyer's line: `--format csv --table users`).
+fn sellers(o: &Outcome) -> String {
+    let sold: Vec<_> = o.users.iter().filter_map(|u| u.sold.map(|s| (u, s))).collect();
+    let Some(first) = sold.iter().min_by_key(|(_, s)| s.0) else {
+        return "no buyer sold: every one still holds (per buyer: --format csv --table users)".into();
+    };
+    let last = sold.iter().max_by_key(|(_, s)| s.0).unwrap_or(first);
+    let exits = sold.iter().filter(|(_, s)| s.2 == Reason::ForcedExit).count();
+    let cash: Decimal = sold.iter().map(|(u, _)| u.cash).sum();
+    let even = sold.iter().filter(|(u, _)| u.cash >= u.spent).count();
+    format!(
+        "{} {} sold ({} by their policy, {exits} by forced exit) for {} in cash, {even} of them at least what they \
+         spent; the first after order {} (buyer {}), the last after order {} (per buyer: --format csv --table users)",
+        sold.len(),
+        if sold.len() == 1 { "buyer" } else { "buyers" },
+        sold.len() - exits,
+        d6(cash),
+        first.1 .0,
+        first.0.user,
+        last.1 .0,
+    )
+}
+
 /// The report a person reads: both models' totals, then the cohorts side by side.
 pub fn text(o: &Outcome) -> String {
     let cur = o.scenario.currency;
@@ -240,6 +263,7 @@ pub fn text(o: &Outcome) -> String {
     }
     let _ = writeln!(out, "  value given at issue          {}", get("pool.value_at_issue"));
     let _ = writeln!(out, "  cash paid to sellers          {}", get("pool.cash_paid_to_sellers"));
+    let _ = writeln!(out, "  {}", sellers(o));
     let _ = writeln!(
         out,
         "  when arrivals stop: {} holders, who spent {}, hold points worth {} at {} a point;",
