@@ -12,6 +12,11 @@ fn f(v: Decimal) -> f64 {
     v.to_f64().unwrap_or(0.0)
 }
 
+/// A point to draw: an index (an order, a cohort) and a figure.
+fn xy(x: u64, y: Decimal) -> (f64, f64) {
+    (x as f64, f(y))
+}
+
 fn draw_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing the chart: {e:?}")
 }
@@ -93,7 +98,7 @@ fn price_chart(o: &Outcome, path: &Path) -> anyhow::Result<()> {
     };
     let series = vec![
         Series {
-            points: o.orders.iter().map(|r| (r.order as f64, f(r.price))).collect(),
+            points: o.orders.iter().map(|r| xy(r.order, r.price)).collect(),
             colour: BLUE,
             label: "points pool: pool ÷ points outstanding".into(),
             dots: false,
@@ -111,7 +116,7 @@ fn price_chart(o: &Outcome, path: &Path) -> anyhow::Result<()> {
 fn cohort_chart(o: &Outcome, path: &Path) -> anyhow::Result<()> {
     let minor = o.scenario.currency.minor_units();
     let per = |pick: &dyn Fn(&super::run::Cohort) -> Decimal| -> Vec<(f64, f64)> {
-        o.cohorts.iter().map(|c| ((c.index + 1) as f64, f(pick(c) / c.spent))).collect()
+        o.cohorts.iter().map(|c| xy(c.index + 1, pick(c) / c.spent)).collect()
     };
     let frame = Frame {
         caption: "What each cohort gets back per unit spent",
