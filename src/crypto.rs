@@ -106,6 +106,71 @@ pub fn signature_matches(secret: &str, t: i64, body: &[u8], sigs: &[Vec<u8>]) ->
     })
 }
 
+/// Shop webhooks (Shopify's `X-Shopify-Hmac-Sha256`, WooCommerce's `X-WC-Webhook-Signature`):
+/// whether `header` is the standard base64 of HMAC-SHA256(key, raw body), in constant time.
+pub fn base64_hmac_matches(key: &[u8], body: &[u8], header: &str) -> bool {
+    let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(header.trim()) else { return false };
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+/// The standard base64 of HMAC-SHA256(key, body): what a shop platform sends (tests, tools).
+pub fn base64_hmac(key: &[u8], body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// WooCommerce signs with its secret after WordPress's `wp_specialchars_decode(…, ENT_QUOTES)`:
+/// `&lt; &gt; &amp; &quot;` and the numeric forms of `< > & " '` (leading zeros allowed), in
+/// one pass like PHP's `strtr`, so `&amp;lt;` becomes `&lt;`; every other entity stays as it is.
+pub fn wp_specialchars_decode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let decoded = rest.find(';').filter(|&end| end <= 12).and_then(|end| {
+            let name = &rest[1..end];
+            let c = match name {
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "amp" => Some('&'),
+                "quot" => Some('"'),
+                _ => {
+                    let n = match name.strip_prefix('#') {
+                        Some(h) if h.starts_with(['x', 'X']) => u32::from_str_radix(&h[1..], 16).ok(),
+                        Some(d) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => d.parse().ok(),
+                        _ => None,
+                    };
+                    match n {
+                        Some(39) => Some('\''),
+                        Some(34) => Some('"'),
+                        Some(60) => Some('<'),
+                        Some(62) => Some('>'),
+                        Some(38) => Some('&'),
+                        _ => None,
+                    }
+                }
+            };
+            c.map(|c| (c, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WalletClaims {
     pub sub: String,
@@ -148,6 +213,23 @@ pub fn mint_wallet_token(secret: &str, claims: &WalletClaims) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wordpress_decodes_its_five_characters_once() {
+        assert_eq!(wp_specialchars_decode("a&amp;b&lt;c&gt;&quot;d&#039;e&#x27;"), "a&b<c>\"d'e'");
+        assert_eq!(wp_specialchars_decode("&amp;lt;"), "&lt;");
+        assert_eq!(wp_specialchars_decode("&#0039;&#x026;&#60;"), "'&<");
+        assert_eq!(wp_specialchars_decode("&nbsp;&#65;&"), "&nbsp;&#65;&");
+        assert_eq!(wp_specialchars_decode("plain"), "plain");
+    }
+
+    #[test]
+    fn shop_signatures_are_base64_hmacs() {
+        let sig = base64_hmac(b"hush", b"body");
+        assert!(base64_hmac_matches(b"hush", b"body", &sig));
+        assert!(!base64_hmac_matches(b"hush", b"body!", &sig));
+        assert!(!base64_hmac_matches(b"hush", b"body", "not base64"));
+    }
 
     #[test]
     fn sealed_secrets_open_only_with_the_key() {

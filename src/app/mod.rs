@@ -6,6 +6,7 @@ pub mod corrections;
 pub mod cursor;
 pub mod error;
 pub mod exports;
+pub mod hooks;
 pub mod idem;
 pub mod input;
 pub mod merchants;

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 pub const MAX_CLOCK_SKEW: i64 = 300;
 pub const MAX_LINES: usize = 1000;
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineIn {
     pub sku: String,
@@ -27,7 +27,7 @@ pub struct LineIn {
     pub category: Option<String>,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderIn {
     pub order_id: String,

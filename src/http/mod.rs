@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod checkout;
 pub mod finance;
+pub mod hooks;
 pub mod i18n;
 pub mod limit;
 pub mod openapi;
@@ -83,4 +84,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     wallet::routes(cfg);
     pages::routes(cfg);
     finance::routes(cfg);
+    hooks::routes(cfg);
 }

@@ -1,7 +1,9 @@
 //! The OpenAPI document served at `GET /openapi.json`, built from the handlers' annotations.
 
-use super::{admin, checkout, finance, ops, wallet};
-use crate::app::{corrections, merchants, orders, payouts, programs, redemptions, reserve, users, withdrawals};
+use super::{admin, checkout, finance, hooks, ops, wallet};
+use crate::app::{
+    corrections, hooks as shop_hooks, merchants, orders, payouts, programs, redemptions, reserve, users, withdrawals,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -21,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         finance::journal_export, finance::trial_balance, finance::payouts_export, finance::audit_export,
         finance::payout_batch, finance::reconcile, finance::liabilities, finance::statements,
         ops::healthz, ops::readyz, ops::openapi, wallet::get_wallet, wallet::entries, wallet::withdraw,
+        hooks::shopify, hooks::woocommerce, hooks::put_integration, hooks::exceptions,
     ),
     components(schemas(
         users::UserIn, orders::QuoteIn, orders::OrderIn, orders::LineIn, orders::RefundIn,
@@ -28,7 +31,7 @@ use utoipa::{Modify, OpenApi};
         merchants::MerchantIn, merchants::SecretIn, programs::ProgramIn, programs::CategoryIn,
         withdrawals::SettingsIn, withdrawals::WithdrawalIn, withdrawals::PaidIn, withdrawals::RejectIn,
         reserve::DepositIn, corrections::SettlementIn, corrections::WriteOffIn, corrections::AdjustmentIn,
-        corrections::AdjustmentPostingIn, payouts::BatchIn,
+        corrections::AdjustmentPostingIn, payouts::BatchIn, shop_hooks::IntegrationIn,
     )),
     modifiers(&Security),
 )]

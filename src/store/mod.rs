@@ -3,9 +3,10 @@
 
 pub mod books;
 pub mod conn;
+pub mod hooks;
 pub mod repo;
 pub mod schema;
 pub mod writer;
 
 pub use conn::{DbConn, DbPool, DbUrl, StoreError};
-pub use writer::{WriteError, Writer};
+pub use writer::{nested, WriteError, Writer};

@@ -280,3 +280,32 @@ diesel::table! {
         recorded_at -> BigInt,
     }
 }
+
+diesel::table! {
+    shop_integrations (merchant_id, platform) {
+        merchant_id -> Text,
+        platform -> Text,
+        secret_enc -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    hook_deliveries (merchant_id, platform, delivery_id, body_sha256) {
+        merchant_id -> Text,
+        platform -> Text,
+        delivery_id -> Text,
+        body_sha256 -> Text,
+        seq -> BigInt,
+        topic -> Text,
+        body -> Text,
+        received_at -> BigInt,
+        status -> Text,
+        code -> Nullable<Text>,
+        detail -> Text,
+        order_ref -> Nullable<Text>,
+        attempts -> Integer,
+        updated_at -> BigInt,
+    }
+}

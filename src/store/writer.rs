@@ -248,3 +248,25 @@ fn fail_all(batch: Vec<Box<dyn Job>>, why: &str) {
         job.finish(Err(why.to_string()));
     }
 }
+
+/// Runs `f` under a savepoint of its own inside the current job: on `Err`, what `f` wrote and
+/// what it did to the batch cache are undone and the job goes on (a webhook parks the step it
+/// could not apply and keeps the delivery). Only for code running in the writer.
+pub fn nested<T, E: From<diesel::result::Error>>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E> {
+    conn.batch_execute("SAVEPOINT nested")?;
+    let mark = books::mark();
+    match f(conn) {
+        Ok(v) => {
+            conn.batch_execute("RELEASE SAVEPOINT nested")?;
+            Ok(v)
+        }
+        Err(e) => {
+            conn.batch_execute("ROLLBACK TO SAVEPOINT nested; RELEASE SAVEPOINT nested")?;
+            books::rollback_to(mark);
+            Err(e)
+        }
+    }
+}
