@@ -1,5 +1,6 @@
 //! Reconciliation (API.md §11): the shop's order report against the ledger's orders of that
 //! merchant with `paid_at` in [from, to). Each difference is a row; none means both agree.
+//! Shop webhook deliveries parked as exceptions in that period are rows too (`hook_exception`).
 
 use super::error::{err, ApiResult, Code};
 use crate::domain::money::{format_minor, Currency, RawAmount};
@@ -172,6 +173,20 @@ pub fn run(conn: &mut DbConn, merchant: &str, from: i64, to: i64, file: &[u8]) -
                 ],
             )?;
         }
+    }
+    // Shop webhooks the ledger parked (a business rule refused them) explain differences
+    // above, or are differences of their own: each is a row.
+    for x in crate::store::hooks::exceptions_between(conn, merchant, from, to)? {
+        let detail = format!(
+            "{} {} delivery {} parked: {}: {}",
+            x.platform,
+            x.topic,
+            x.delivery_id,
+            x.code.as_deref().unwrap_or(""),
+            x.detail
+        );
+        let order = x.order_ref.unwrap_or_default();
+        row(&mut out, ["hook_exception", &order, "", "", "", "", "", "", "", &detail])?;
     }
     let text = String::from_utf8(out.into_inner().map_err(|e| err(Code::Internal, e.to_string()))?)
         .map_err(|e| err(Code::Internal, e.to_string()))?;

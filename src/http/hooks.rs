@@ -138,9 +138,7 @@ pub async fn put_integration(
     let input: IntegrationIn = input::json(&body)?;
     let (merchant, platform) = path.into_inner();
     let svc = st.svc.clone();
-    Ok(respond(
-        st.write(move |c, now| hooks::put_integration(c, &svc, &op, &merchant, &platform, input, now)).await?,
-    ))
+    Ok(respond(st.write(move |c, now| hooks::put_integration(c, &svc, &op, &merchant, &platform, input, now)).await?))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -158,8 +156,7 @@ pub async fn exceptions(req: HttpRequest, st: St) -> HttpResult {
     auth::admin(&req, &st)?;
     let q: ExceptionsQuery = super::wallet::query(&req)?;
     let svc = st.svc.clone();
-    let v = st
-        .read(move |c| hooks::exceptions(c, &svc, q.merchant_id.as_deref(), q.cursor.as_deref(), q.limit))
-        .await?;
+    let v =
+        st.read(move |c| hooks::exceptions(c, &svc, q.merchant_id.as_deref(), q.cursor.as_deref(), q.limit)).await?;
     Ok(HttpResponse::Ok().json(v))
 }

@@ -18,11 +18,7 @@ pub struct IntegrationRow {
 }
 
 pub fn integration(conn: &mut DbConn, merchant: &str, platform: &str) -> Q<Option<IntegrationRow>> {
-    shop_integrations::table
-        .find((merchant, platform))
-        .select(IntegrationRow::as_select())
-        .first(conn)
-        .optional()
+    shop_integrations::table.find((merchant, platform)).select(IntegrationRow::as_select()).first(conn).optional()
 }
 
 /// Creates or replaces the integration; true when it was created.
@@ -65,11 +61,7 @@ pub struct DeliveryRow {
 }
 
 pub fn delivery(conn: &mut DbConn, merchant: &str, platform: &str, id: &str, sha: &str) -> Q<Option<DeliveryRow>> {
-    hook_deliveries::table
-        .find((merchant, platform, id, sha))
-        .select(DeliveryRow::as_select())
-        .first(conn)
-        .optional()
+    hook_deliveries::table.find((merchant, platform, id, sha)).select(DeliveryRow::as_select()).first(conn).optional()
 }
 
 /// Stores a new delivery; its `seq` (the order of receipt) is given here.
@@ -128,4 +120,9 @@ pub fn exceptions_between(conn: &mut DbConn, merchant: &str, from: i64, to: i64)
         .order(hook_deliveries::seq)
         .select(DeliveryRow::as_select())
         .load(conn)
+}
+
+/// How many deliveries are stored (for tests and operators).
+pub fn count(conn: &mut DbConn) -> Q<i64> {
+    hook_deliveries::table.count().get_result(conn)
 }

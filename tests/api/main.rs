@@ -10,6 +10,7 @@ mod errors;
 mod exports;
 mod group_commit;
 mod helpers;
+mod hooks;
 mod idempotency;
 mod pages;
 mod redemptions;

@@ -22,9 +22,16 @@ pub enum Step {
 pub enum Mapped {
     /// Acknowledged, nothing to book (another topic, a guest, shipping-only refunds).
     Ignore(String),
-    Steps { order_ref: String, steps: Vec<Step> },
+    Steps {
+        order_ref: String,
+        steps: Vec<Step>,
+    },
     /// Signed, but not something this service can read: parked as an exception.
-    Invalid { order_ref: Option<String>, code: Code, detail: String },
+    Invalid {
+        order_ref: Option<String>,
+        code: Code,
+        detail: String,
+    },
 }
 
 pub fn invalid(order_ref: Option<&str>, code: Code, detail: impl Into<String>) -> Mapped {
@@ -71,7 +78,8 @@ pub fn money(field: &str, v: &Value, cur: Currency) -> Result<i64, (Code, String
 
 pub fn currency(field: &str, v: &Value) -> Result<Currency, (Code, String)> {
     let code = v.as_str().unwrap_or_default();
-    Currency::parse(code).ok_or_else(|| (Code::CurrencyNotSupported, format!("{field} {code:?} is not an ISO 4217 code")))
+    Currency::parse(code)
+        .ok_or_else(|| (Code::CurrencyNotSupported, format!("{field} {code:?} is not an ISO 4217 code")))
 }
 
 /// A product type or category as a program category: lower case, runs of anything outside
@@ -106,9 +114,8 @@ pub fn order_in(
         currency: cur.code().to_string(),
         amount: text(amount),
         paid_at,
-        lines: lines.map(|ls| {
-            ls.into_iter().map(|(sku, a, category)| LineIn { sku, amount: text(a), category }).collect()
-        }),
+        lines: lines
+            .map(|ls| ls.into_iter().map(|(sku, a, category)| LineIn { sku, amount: text(a), category }).collect()),
     }
 }
 

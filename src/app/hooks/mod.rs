@@ -83,7 +83,14 @@ pub fn put_integration(
     };
     let created = store::put_integration(conn, &row)?;
     let stored = store::integration(conn, merchant, platform.as_str())?.unwrap_or(row);
-    repo::audit(conn, now, operator, "merchant.integration.put", merchant, &json!({"platform": platform.as_str()}).to_string())?;
+    repo::audit(
+        conn,
+        now,
+        operator,
+        "merchant.integration.put",
+        merchant,
+        &json!({"platform": platform.as_str()}).to_string(),
+    )?;
     let body = json!({
         "merchant_id": merchant,
         "platform": platform.as_str(),
@@ -296,7 +303,12 @@ fn run(conn: &mut DbConn, svc: &Services, merchant: &str, step: &Step, now: i64)
             match repo::order(conn, merchant, order_id).map_err(ApiError::from)? {
                 None if *wait_if_unknown => return Err(Stop::Wait(format!("order {order_id} is not booked here"))),
                 None => return Err(Stop::Park(err(Code::NotFound, format!("no order {order_id:?} yet")))),
-                Some(r) if r.status == "cancelled" => return Ok((format!("order {order_id} already cancelled"), false)),
+                Some(r) if r.status == "cancelled" => {
+                    return Ok((format!("order {order_id} already cancelled"), false))
+                }
+                Some(r) if r.refunded_minor >= r.amount_minor => {
+                    return Ok((format!("order {order_id} is refunded in full: nothing left to cancel"), false))
+                }
                 Some(_) => {}
             }
             orders::cancel(conn, merchant, order_id, now)?;

@@ -48,7 +48,8 @@ fn paid(body: &Value, merchant: &str) -> Mapped {
         return invalid(r, Code::InvalidRequest, "orders/paid without processed_at");
     };
     let lines = lines(body, cur).filter(|ls| ls.iter().map(|l| l.1).sum::<i64>() == amount);
-    let order = map::order_in(order_id.clone(), format!("{merchant}:{customer}"), cur, amount, paid_at.to_string(), lines);
+    let order =
+        map::order_in(order_id.clone(), format!("{merchant}:{customer}"), cur, amount, paid_at.to_string(), lines);
     Mapped::Steps { order_ref: order_id, steps: vec![Step::Order(order)] }
 }
 

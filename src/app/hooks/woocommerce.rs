@@ -110,7 +110,8 @@ mod tests {
 
     #[test]
     fn a_completed_order_with_refunds() {
-        let Mapped::Steps { order_ref, steps } = map("order.updated", &fixture("woocommerce-order.updated.json"), "m1", 0)
+        let Mapped::Steps { order_ref, steps } =
+            map("order.updated", &fixture("woocommerce-order.updated.json"), "m1", 0)
         else {
             panic!("steps")
         };
@@ -134,7 +135,10 @@ mod tests {
     fn guests_refund_objects_and_other_topics_book_nothing() {
         assert!(matches!(map("order.created", &fixture("woocommerce-order.created.json"), "m1", 0), Mapped::Ignore(_)));
         assert!(matches!(map("order.updated", &fixture("woocommerce-order-refund.json"), "m1", 0), Mapped::Ignore(_)));
-        assert!(matches!(map("product.updated", &fixture("woocommerce-order.updated.json"), "m1", 0), Mapped::Ignore(_)));
+        assert!(matches!(
+            map("product.updated", &fixture("woocommerce-order.updated.json"), "m1", 0),
+            Mapped::Ignore(_)
+        ));
     }
 
     #[test]
