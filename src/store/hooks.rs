@@ -86,10 +86,10 @@ pub fn settle_delivery(conn: &mut DbConn, row: &DeliveryRow) -> Q<()> {
         .map(drop)
 }
 
-/// Parked deliveries of one order, in the order they were received.
+/// Deliveries of one order that were parked or are waiting for it, in the order they came.
 pub fn parked_for_order(conn: &mut DbConn, merchant: &str, platform: &str, order_ref: &str) -> Q<Vec<DeliveryRow>> {
     hook_deliveries::table
-        .filter(hook_deliveries::status.eq("exception"))
+        .filter(hook_deliveries::status.eq_any(["exception", "waiting"]))
         .filter(hook_deliveries::merchant_id.eq(merchant))
         .filter(hook_deliveries::platform.eq(platform))
         .filter(hook_deliveries::order_ref.eq(order_ref))

@@ -371,3 +371,25 @@ async fn the_woocommerce_creation_ping_answers_200_unsigned() {
     let r = app.client.post(app.url("/v1/hooks/woocommerce/m1")).body("{}").send().await.unwrap();
     problem(r, 401, "signature_invalid").await;
 }
+
+#[tokio::test]
+async fn a_cancel_delivered_before_its_order_waits_for_it_without_an_exception() {
+    let app = shop_app().await;
+    let early = app.shopify("orders/cancelled", &fixture("shopify-orders-cancelled.json"), "d-cancel").await;
+    assert_eq!(early["status"], "waiting");
+    assert!(app.exceptions().await.is_empty(), "an unpaid order's cancel is routine, not an exception");
+    app.shopify("orders/paid", &fixture("shopify-orders-paid.json"), "d-paid").await;
+    let o = app.shop_order("820982911946154508").await.unwrap();
+    assert_eq!((o["status"].as_str(), o["reversed"]["cashback"].as_str()), (Some("cancelled"), Some("20.74")));
+    app.assert_verified().await;
+}
+
+#[tokio::test]
+async fn a_webhook_above_one_mebibyte_is_413() {
+    let app = shop_app().await;
+    let body = vec![b' '; 1024 * 1024 + 1];
+    let sig = base64_hmac(SHOPIFY_SECRET.as_bytes(), &body);
+    let r = app.shopify_signed("orders/paid", &body, &sig, "d-big").await;
+    problem(r, 413, "payload_too_large").await;
+    assert_eq!(app.deliveries().await, 0);
+}
