@@ -249,24 +249,22 @@ fn fail_all(batch: Vec<Box<dyn Job>>, why: &str) {
     }
 }
 
-/// Runs `f` under a savepoint of its own inside the current job: on `Err`, what `f` wrote and
-/// what it did to the batch cache are undone and the job goes on (a webhook parks the step it
-/// could not apply and keeps the delivery). Only for code running in the writer.
-pub fn nested<T, E: From<diesel::result::Error>>(
+/// Runs `f` under a savepoint of its own inside the current job: when it returns `Err`, what
+/// it wrote and what it did to the batch cache are undone and the job goes on (a webhook parks
+/// the step it could not apply and keeps the delivery). The outer `Err` is the database's own
+/// failure around the savepoint. Only for code running in the writer.
+pub fn nested<T, E>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, E>,
-) -> Result<T, E> {
+) -> diesel::QueryResult<Result<T, E>> {
     conn.batch_execute("SAVEPOINT nested")?;
     let mark = books::mark();
-    match f(conn) {
-        Ok(v) => {
-            conn.batch_execute("RELEASE SAVEPOINT nested")?;
-            Ok(v)
-        }
-        Err(e) => {
-            conn.batch_execute("ROLLBACK TO SAVEPOINT nested; RELEASE SAVEPOINT nested")?;
-            books::rollback_to(mark);
-            Err(e)
-        }
+    let r = f(conn);
+    if r.is_ok() {
+        conn.batch_execute("RELEASE SAVEPOINT nested")?;
+    } else {
+        conn.batch_execute("ROLLBACK TO SAVEPOINT nested; RELEASE SAVEPOINT nested")?;
+        books::rollback_to(mark);
     }
+    Ok(r)
 }

@@ -197,14 +197,15 @@ fn apply(conn: &mut DbConn, svc: &Services, row: &mut DeliveryRow, now: i64) -> 
     let (mut log, mut booked_order, mut stop) = (Vec::new(), false, None);
     for step in steps {
         let merchant = row.merchant_id.clone();
-        let outcome = nested(conn, |c| run(c, svc, &merchant, &step, now).map_err(Failure::from_stop));
-        match outcome {
+        match nested(conn, |c| run(c, svc, &merchant, &step, now))? {
             Ok((line, order)) => {
                 booked_order |= order;
                 log.push(line);
             }
-            Err(Failure::Transient(e)) => return Err(e),
-            Err(Failure::Stop(s)) => {
+            // A failure of the database is no business rule: the job fails, nothing is stored,
+            // and the platform retries.
+            Err(Stop::Park(e)) if e.code.status() >= 500 => return Err(e),
+            Err(s) => {
                 stop = Some(s);
                 break;
             }
@@ -230,26 +231,6 @@ fn park(row: &mut DeliveryRow, order_ref: Option<String>, code: Code, detail: St
     row.updated_at = now;
     row.order_ref = order_ref;
     (row.status, row.code, row.detail) = ("exception".into(), Some(code.as_str().to_string()), detail);
-}
-
-enum Failure {
-    Stop(Stop),
-    Transient(ApiError),
-}
-
-impl Failure {
-    fn from_stop(s: Stop) -> Failure {
-        match s {
-            Stop::Park(e) if e.code.status() >= 500 => Failure::Transient(e),
-            other => Failure::Stop(other),
-        }
-    }
-}
-
-impl From<diesel::result::Error> for Failure {
-    fn from(e: diesel::result::Error) -> Failure {
-        Failure::Transient(e.into())
-    }
 }
 
 impl From<ApiError> for Stop {

@@ -22,7 +22,7 @@ pub fn map(topic: &str, body: &Value, merchant: &str) -> Mapped {
     }
 }
 
-fn shop_money<'a>(set: &'a Value) -> (&'a Value, &'a Value) {
+fn shop_money(set: &Value) -> (&Value, &Value) {
     let m = &set["shop_money"];
     (&m["amount"], &m["currency_code"])
 }
