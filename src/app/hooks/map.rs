@@ -119,10 +119,38 @@ pub fn order_in(
     }
 }
 
+/// value × part ÷ whole, rounded half-even to a minor unit (`value` when `whole` is 0).
+pub fn prorate(value: i64, part: i64, whole: i64) -> i64 {
+    use rust_decimal::{Decimal, RoundingStrategy};
+    if whole == 0 {
+        return value;
+    }
+    (Decimal::from(value) * Decimal::from(part) / Decimal::from(whole))
+        .round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven)
+        .try_into()
+        .unwrap_or(value)
+}
+
+/// A body of tests/fixtures (copied from ../shared/fixtures), parsed.
+#[cfg(test)]
+pub fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn proration_rounds_half_even() {
+        assert_eq!(prorate(1000, 2900, 3900), 744);
+        assert_eq!(prorate(900, 2900, 3900), 669);
+        assert_eq!(prorate(5, 1, 2), 2);
+        assert_eq!(prorate(15, 1, 2), 8);
+        assert_eq!(prorate(7, 3, 0), 7);
+    }
 
     #[test]
     fn hook_money_takes_zeros_beyond_the_minor_unit_only() {

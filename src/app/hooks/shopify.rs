@@ -4,7 +4,6 @@
 use super::map::{self, category, currency, id_text, invalid, money, Mapped, Step};
 use crate::app::error::Code;
 use crate::domain::money::Currency;
-use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
 pub fn map(topic: &str, body: &Value, merchant: &str) -> Mapped {
@@ -112,14 +111,7 @@ fn refund(body: &Value) -> Mapped {
             return invalid(r, Code::InvalidAmount, "a discount allocation is not an amount");
         };
         let (refunded, bought) = (item["quantity"].as_i64().unwrap_or(0), li["quantity"].as_i64().unwrap_or(0));
-        let share = if bought > 0 && refunded < bought {
-            (Decimal::from(discounts) * Decimal::from(refunded) / Decimal::from(bought))
-                .round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven)
-                .try_into()
-                .unwrap_or(discounts)
-        } else {
-            discounts
-        };
+        let share = if bought > 0 && refunded < bought { map::prorate(discounts, refunded, bought) } else { discounts };
         amount += (subtotal - share).max(0);
     }
     let Some(cur) = cur else { return invalid(r, Code::InvalidRequest, "no currency") };
@@ -135,12 +127,8 @@ fn refund(body: &Value) -> Mapped {
 
 #[cfg(test)]
 mod tests {
+    use super::super::map::fixture;
     use super::*;
-
-    fn fixture(name: &str) -> Value {
-        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
 
     #[test]
     fn orders_paid_books_the_subtotal_with_its_lines() {

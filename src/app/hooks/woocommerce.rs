@@ -7,7 +7,6 @@
 use super::map::{self, currency, id_text, invalid, money, Mapped, Step};
 use crate::app::error::Code;
 use crate::domain::time::format_ts;
-use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
 const PAID: [&str; 2] = ["processing", "completed"];
@@ -71,14 +70,7 @@ pub fn map(topic: &str, body: &Value, merchant: &str, now: i64) -> Mapped {
             Err((c, d)) => return invalid(r, c, d),
         };
         // The refund's share of the lines: |total| × lines total ÷ order total, half-even.
-        let prorated = if order_total > 0 {
-            (Decimal::from(total) * Decimal::from(amount) / Decimal::from(order_total))
-                .round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven)
-                .try_into()
-                .unwrap_or(total)
-        } else {
-            total
-        };
+        let prorated = map::prorate(total, amount, order_total);
         if prorated > 0 {
             steps.push(Step::Refund {
                 order_id: order_id.clone(),
@@ -101,12 +93,8 @@ pub fn map(topic: &str, body: &Value, merchant: &str, now: i64) -> Mapped {
 
 #[cfg(test)]
 mod tests {
+    use super::super::map::fixture;
     use super::*;
-
-    fn fixture(name: &str) -> Value {
-        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
 
     #[test]
     fn a_completed_order_with_refunds() {
