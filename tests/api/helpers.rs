@@ -28,7 +28,7 @@ static NOTE: Once = Once::new();
 
 /// A fresh database: a temporary SQLite file, or a new PostgreSQL database when
 /// TEST_DATABASE_URL is set.
-fn fresh_database() -> (String, Option<tempfile::TempDir>) {
+pub fn fresh_database() -> (String, Option<tempfile::TempDir>) {
     match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
         Some(base) => {
             let name = format!("cashback_{}", random_id("test"));

@@ -5,6 +5,7 @@ mod admin;
 mod checkout;
 mod clawback;
 mod corrections;
+mod crash;
 mod e2e;
 mod errors;
 mod exports;
