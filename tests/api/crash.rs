@@ -168,11 +168,13 @@ fn minor(v: &Value) -> i64 {
     i.parse::<i64>().unwrap() * 100 + f.parse::<i64>().unwrap()
 }
 
+/// An acknowledged order: user, amount, cashback, and its refunds (id, amount) acknowledged.
+type AckedOrder = (String, i64, i64, Vec<(String, i64)>);
+
 /// What the client knows was acknowledged, and what it implies.
 #[derive(Default)]
 struct Model {
-    /// order id → (user, amount, cashback, refunds (id, amount) acknowledged).
-    orders: BTreeMap<String, (String, i64, i64, Vec<(String, i64)>)>,
+    orders: BTreeMap<String, AckedOrder>,
     /// user → (available, held, withdrawing), in minor units.
     wallets: BTreeMap<String, (i64, i64, i64)>,
 }
