@@ -30,6 +30,12 @@ pub enum Command {
     Migrate,
     /// Check every invariant over the whole ledger; exits 1 when any fails.
     Verify,
+    /// Copy a SQLite database, online, to a new file (a consistent snapshot; restore by pointing
+    /// DATABASE_URL at it). PostgreSQL: use pg_dump.
+    Backup {
+        #[arg(long)]
+        output: std::path::PathBuf,
+    },
     /// Measure: signed HTTP traffic (http), the writer alone (ceiling), or seed a database (seed).
     #[command(subcommand)]
     Bench(crate::bench::BenchMode),
@@ -108,6 +114,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 println!("{} {}: {}", if c.ok { "ok  " } else { "FAIL" }, c.name, c.detail);
             }
             Ok(if ok { 0 } else { 1 })
+        }
+        Command::Backup { output } => {
+            let mut conn = DbUrl::parse(&s.database_url)?.connect()?;
+            crate::store::conn::backup_sqlite(&mut conn, &output)?;
+            let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+            println!("backup written: {} ({size} bytes)", output.display());
+            Ok(0)
         }
         Command::Bench(mode) => crate::bench::run(mode),
         Command::Simulate(args) => crate::simulate::main(*args),

@@ -23,10 +23,10 @@ pub struct Settings {
     #[arg(long, global = true, env = "CASHBACK_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
     /// Requests per second each merchant may send on average (0: no limit); 429 past it.
-    #[arg(long, global = true, env = "CASHBACK_RATE_LIMIT", default_value_t = 200)]
+    #[arg(long, global = true, env = "CASHBACK_RATE_LIMIT", default_value_t = 5000)]
     pub rate_limit: u32,
     /// Requests a merchant may send at once above the average.
-    #[arg(long, global = true, env = "CASHBACK_RATE_BURST", default_value_t = 400)]
+    #[arg(long, global = true, env = "CASHBACK_RATE_BURST", default_value_t = 10000)]
     pub rate_burst: u32,
     /// The business time zone (IANA name); recorded in the database at first start.
     #[arg(long, global = true, env = "CASHBACK_TIMEZONE", default_value = "Asia/Shanghai")]

@@ -33,6 +33,8 @@ pub enum StoreError {
     TimezoneChanged { recorded: String, configured: String },
     #[error("another process holds this database's writer lock; only one writer may run")]
     WriterLocked,
+    #[error("backup: {0}")]
+    Backup(String),
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -222,4 +224,22 @@ pub fn spawn_checkpointer<T: Send + Sync + 'static>(url: &DbUrl, alive: std::syn
     if let Err(e) = spawned {
         tracing::error!(error = %e, "no checkpointer thread; the WAL grows until the next start");
     }
+}
+
+/// `cashback backup`: a consistent copy of a SQLite database in one file, taken online (the
+/// server may go on writing) with `VACUUM INTO`, which reads one snapshot of the database. The
+/// copy is a plain SQLite file: restoring is pointing `DATABASE_URL` at it (or copying it over
+/// the database while the server is stopped). PostgreSQL has `pg_dump` for this.
+pub fn backup_sqlite(conn: &mut DbConn, output: &std::path::Path) -> Result<(), StoreError> {
+    let DbConn::Sqlite(c) = conn else {
+        return Err(StoreError::Backup(
+            "backup is for SQLite; back PostgreSQL up with pg_dump or pg_basebackup".into(),
+        ));
+    };
+    if output.exists() {
+        return Err(StoreError::Backup(format!("{} exists already; backup never overwrites", output.display())));
+    }
+    let target = output.to_str().ok_or_else(|| StoreError::Backup("the output path is not UTF-8".into()))?;
+    diesel::sql_query("VACUUM INTO ?").bind::<diesel::sql_types::Text, _>(target).execute(c)?;
+    Ok(())
 }

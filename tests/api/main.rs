@@ -2,6 +2,7 @@
 //! set (a PostgreSQL role that may CREATE DATABASE), every test runs on PostgreSQL instead.
 
 mod admin;
+mod backup;
 mod checkout;
 mod clawback;
 mod corrections;
