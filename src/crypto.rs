@@ -139,17 +139,27 @@ pub fn wp_specialchars_decode(s: &str) -> String {
                 "amp" => Some('&'),
                 "quot" => Some('"'),
                 _ => {
-                    let n = match name.strip_prefix('#') {
-                        Some(h) if h.starts_with(['x', 'X']) => u32::from_str_radix(&h[1..], 16).ok(),
-                        Some(d) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => d.parse().ok(),
-                        _ => None,
+                    // Decimal for all five; hexadecimal only for ' " & (WordPress's own list).
+                    let digits = |d: &str, hex: bool| {
+                        !d.is_empty() && d.bytes().all(|b| if hex { b.is_ascii_hexdigit() } else { b.is_ascii_digit() })
                     };
-                    match n {
-                        Some(39) => Some('\''),
-                        Some(34) => Some('"'),
-                        Some(60) => Some('<'),
-                        Some(62) => Some('>'),
-                        Some(38) => Some('&'),
+                    match name.strip_prefix('#') {
+                        Some(h) if h.starts_with(['x', 'X']) && digits(&h[1..], true) => {
+                            match u32::from_str_radix(&h[1..], 16).ok() {
+                                Some(0x27) => Some('\''),
+                                Some(0x22) => Some('"'),
+                                Some(0x26) => Some('&'),
+                                _ => None,
+                            }
+                        }
+                        Some(d) if digits(d, false) => match d.parse::<u32>().ok() {
+                            Some(39) => Some('\''),
+                            Some(34) => Some('"'),
+                            Some(60) => Some('<'),
+                            Some(62) => Some('>'),
+                            Some(38) => Some('&'),
+                            _ => None,
+                        },
                         _ => None,
                     }
                 }
@@ -220,6 +230,7 @@ mod tests {
         assert_eq!(wp_specialchars_decode("&amp;lt;"), "&lt;");
         assert_eq!(wp_specialchars_decode("&#0039;&#x026;&#60;"), "'&<");
         assert_eq!(wp_specialchars_decode("&nbsp;&#65;&"), "&nbsp;&#65;&");
+        assert_eq!(wp_specialchars_decode("&#x3c;&#x+27;&#X22;"), "&#x3c;&#x+27;\"");
         assert_eq!(wp_specialchars_decode("plain"), "plain");
     }
 

@@ -21,7 +21,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/admin/merchants/{id}/integrations/{platform}").route(web::put().to(put_integration)),
         )
-        .service(web::resource("/v1/admin/hook-exceptions").route(web::get().to(exceptions)));
+        .service(web::resource("/v1/admin/hook-exceptions").route(web::get().to(exceptions)))
+        .service(web::resource("/v1/admin/hook-exceptions/retry").route(web::post().to(retry_exceptions)));
 }
 
 type St = web::Data<AppState>;
@@ -57,7 +58,9 @@ async fn deliver(
         return Err(bad_signature("the signature does not match the body"));
     }
     body::require_json(req, &raw)?;
-    let text = String::from_utf8(raw.to_vec()).map_err(|_| err(Code::InvalidRequest, "the body is not UTF-8"))?;
+    // Signed bytes that are not UTF-8 are still the shop's: kept (invalid sequences replaced)
+    // and judged like any other body, never refused with an error WooCommerce would count.
+    let text = String::from_utf8_lossy(&raw).into_owned();
     let (id_header, topic_header) = match platform {
         Platform::Shopify => ("X-Shopify-Webhook-Id", "X-Shopify-Topic"),
         Platform::WooCommerce => ("X-WC-Webhook-Delivery-ID", "X-WC-Webhook-Topic"),
@@ -69,7 +72,15 @@ async fn deliver(
     let topic = header_text(req, topic_header).unwrap_or_default().chars().take(100).collect();
     let d = Delivery { merchant_id, platform, delivery_id, topic, body: text };
     let svc = st.svc.clone();
-    let answer = st.write(move |c, now| hooks::receive(c, &svc, d, now)).await?;
+    // Nothing stored, whatever failed: the platform must retry, so it is a 503, never a 500.
+    let answer = st.write(move |c, now| hooks::receive(c, &svc, d, now)).await.map_err(|e| {
+        if e.code.status() >= 500 {
+            tracing::error!(error = %e, "webhook delivery not stored");
+            err(Code::Unavailable, "the delivery was not stored; send it again")
+        } else {
+            e
+        }
+    })?;
     tracing::info!(platform = platform.as_str(), status = %answer["status"], "webhook delivery");
     Ok(HttpResponse::Ok().json(answer))
 }
@@ -158,5 +169,22 @@ pub async fn exceptions(req: HttpRequest, st: St) -> HttpResult {
     let svc = st.svc.clone();
     let v =
         st.read(move |c| hooks::exceptions(c, &svc, q.merchant_id.as_deref(), q.cursor.as_deref(), q.limit)).await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RetryQuery {
+    merchant_id: Option<String>,
+}
+
+/// Applies every parked delivery again (of one merchant, or all), oldest first.
+#[utoipa::path(post, path = "/v1/admin/hook-exceptions/retry", tag = "admin", params(RetryQuery),
+    responses((status = 200, description = "{\"applied\": n, \"still_parked\": n}")), security(("admin" = [])))]
+pub async fn retry_exceptions(req: HttpRequest, st: St) -> HttpResult {
+    let op = auth::admin(&req, &st)?;
+    let q: RetryQuery = super::wallet::query(&req)?;
+    let svc = st.svc.clone();
+    let v = st.write(move |c, now| hooks::retry_exceptions(c, &svc, &op, q.merchant_id.as_deref(), now)).await?;
     Ok(HttpResponse::Ok().json(v))
 }

@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         finance::payout_batch, finance::reconcile, finance::liabilities, finance::statements,
         ops::healthz, ops::readyz, ops::openapi, wallet::get_wallet, wallet::entries, wallet::withdraw,
         hooks::shopify, hooks::woocommerce, hooks::put_integration, hooks::exceptions,
+        hooks::retry_exceptions,
     ),
     components(schemas(
         users::UserIn, orders::QuoteIn, orders::OrderIn, orders::LineIn, orders::RefundIn,

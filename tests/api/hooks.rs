@@ -393,3 +393,53 @@ async fn a_webhook_above_one_mebibyte_is_413() {
     problem(r, 413, "payload_too_large").await;
     assert_eq!(app.deliveries().await, 0);
 }
+
+#[tokio::test]
+async fn parked_deliveries_are_applied_again_on_request_once_the_cause_is_fixed() {
+    let app = shop_app().await;
+    let mut paid: Value = serde_json::from_slice(&fixture("shopify-orders-paid.json")).unwrap();
+    paid["current_subtotal_price_set"]["shop_money"]["currency_code"] = "EUR".into();
+    assert_eq!(app.shopify("orders/paid", &serde_json::to_vec(&paid).unwrap(), "d-eur").await["status"], "exception");
+    let eur = json!({"currency": "EUR", "commission_rate": "0.10", "cashback_rate": "0.05", "hold_days": 7});
+    assert_eq!(app.admin(Method::PUT, "/v1/admin/merchants/m1/program", Some(&eur)).await.status(), 200);
+    let r = app.admin(Method::POST, "/v1/admin/hook-exceptions/retry?merchant_id=m1", None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"applied": 1, "still_parked": 0}));
+    assert_eq!(app.shop_order("820982911946154508").await.unwrap()["currency"], "EUR");
+    assert!(app.exceptions().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_order_id_taken_by_another_order_is_a_conflict_not_a_match() {
+    let app = shop_app().await;
+    // The checkout hook booked an order under the same id for another buyer.
+    let body = json!({"order_id": "820982911946154508", "user_id": "someone-else", "currency": "USD",
+        "amount": "414.95", "paid_at": rfc3339(app.clock.now() - 60)});
+    assert_eq!(app.post("/v1/orders", &body).await.status(), 201);
+    assert_eq!(app.shopify("orders/paid", &fixture("shopify-orders-paid.json"), "d-paid").await["status"], "exception");
+    assert_eq!(app.exceptions().await[0]["code"], "idempotency_conflict");
+    // And a refund for "that" order is never booked against the other buyer's order.
+    assert_eq!(
+        app.shopify("refunds/create", &fixture("shopify-refunds-create.json"), "d-refund").await["status"],
+        "exception"
+    );
+    assert_eq!(
+        app.shopify("orders/cancelled", &fixture("shopify-orders-cancelled.json"), "d-cancel").await["status"],
+        "exception"
+    );
+    let o = app.shop_order("820982911946154508").await.unwrap();
+    assert_eq!((o["refunded"].as_str(), o["status"].as_str()), (Some("0.00"), Some("pending")));
+    assert_eq!(app.exceptions().await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_woocommerce_order_cancelled_unpaid_then_paid_is_booked_and_stays_booked() {
+    let app = shop_app().await;
+    let mut o: Value = serde_json::from_slice(&woo_order("cancelled", json!([]))).unwrap();
+    o["date_paid_gmt"] = Value::Null;
+    assert_eq!(app.woo("order.updated", &serde_json::to_vec(&o).unwrap(), "w1").await["status"], "ignored");
+    assert_eq!(app.woo("order.updated", &woo_order("processing", json!([])), "w2").await["status"], "applied");
+    let booked = app.shop_order("727").await.unwrap();
+    assert_eq!((booked["status"].as_str(), booked["refunded"].as_str()), (Some("released"), Some("0.00")));
+    assert!(app.exceptions().await.is_empty());
+}

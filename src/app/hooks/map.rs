@@ -48,15 +48,18 @@ pub fn id_text(v: &Value) -> Option<String> {
 }
 
 /// Money in a hook: a string (or a number) in the currency, where trailing zeros beyond the
-/// minor unit are accepted ("2000.0" JPY) and a non-zero digit there is refused. A leading
-/// '-' is dropped (WooCommerce writes refunds as "-10.00"). In minor units.
+/// minor unit are accepted ("2000.0" JPY) and a non-zero digit there is refused. In minor units;
+/// a sign is refused (see `magnitude` for WooCommerce's negative refund totals).
 pub fn money(field: &str, v: &Value, cur: Currency) -> Result<i64, (Code, String)> {
     let text = match v {
         Value::String(s) => s.trim().to_string(),
         Value::Number(n) => n.to_string(),
         _ => return Err((Code::InvalidAmount, format!("{field} is not an amount"))),
     };
-    let text = text.strip_prefix('-').unwrap_or(&text);
+    let bad = || (Code::InvalidAmount, format!("{field} {text:?} is not an amount in {cur}"));
+    if !text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(bad());
+    }
     let m = cur.minor_units() as usize;
     let trimmed = match text.split_once('.') {
         Some((int, frac)) if frac.len() > m => {
@@ -69,11 +72,17 @@ pub fn money(field: &str, v: &Value, cur: Currency) -> Result<i64, (Code, String
                 format!("{int}.{}", &frac[..m])
             }
         }
-        _ => text.to_string(),
+        _ => text.clone(),
     };
-    RawAmount::parse(&trimmed)
-        .and_then(|r| r.to_minor(cur))
-        .map_err(|e| (Code::InvalidAmount, format!("{field} {text:?}: {e}")))
+    RawAmount::parse(&trimmed).and_then(|r| r.to_minor(cur)).map_err(|_| bad())
+}
+
+/// The size of a signed amount ("-10.00" is 10.00): WooCommerce writes refund totals negative.
+pub fn magnitude(field: &str, v: &Value, cur: Currency) -> Result<i64, (Code, String)> {
+    match v.as_str().map(str::trim) {
+        Some(s) if s.starts_with('-') => money(field, &Value::String(s[1..].to_string()), cur),
+        _ => money(field, v, cur),
+    }
 }
 
 pub fn currency(field: &str, v: &Value) -> Result<Currency, (Code, String)> {
@@ -119,16 +128,16 @@ pub fn order_in(
     }
 }
 
-/// value × part ÷ whole, rounded half-even to a minor unit (`value` when `whole` is 0).
+/// value × part ÷ whole, rounded half-even to a minor unit (`value` when `whole` is 0). In
+/// i128: amounts are below 10^15 minor units, so the product cannot overflow.
 pub fn prorate(value: i64, part: i64, whole: i64) -> i64 {
-    use rust_decimal::{Decimal, RoundingStrategy};
-    if whole == 0 {
+    if whole <= 0 {
         return value;
     }
-    (Decimal::from(value) * Decimal::from(part) / Decimal::from(whole))
-        .round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven)
-        .try_into()
-        .unwrap_or(value)
+    let (n, d) = (value as i128 * part as i128, whole as i128);
+    let (q, r) = (n / d, n % d);
+    let up = 2 * r > d || (2 * r == d && q % 2 != 0);
+    i64::try_from(q + i128::from(up)).unwrap_or(value)
 }
 
 /// A body of tests/fixtures (copied from ../shared/fixtures), parsed.
@@ -163,7 +172,10 @@ mod tests {
         assert_eq!(money("a", &json!("20"), usd), Ok(2000));
         assert_eq!(money("a", &json!("20.100"), usd), Ok(2010));
         assert!(money("a", &json!("20.101"), usd).is_err());
-        assert_eq!(money("a", &json!("-10.00"), usd), Ok(1000));
+        assert!(money("a", &json!("-10.00"), usd).is_err(), "no sign outside refund totals");
+        assert_eq!(magnitude("a", &json!("-10.00"), usd), Ok(1000));
+        assert!(money("a", &json!("1.1€"), usd).is_err(), "no panic on a multi-byte character");
+        assert!(money("a", &json!("1.€00"), jpy).is_err());
         assert_eq!(money("a", &json!(89.99), usd), Ok(8999));
         assert!(money("a", &json!(null), usd).is_err());
     }

@@ -177,7 +177,8 @@ fn apply(conn: &mut DbConn, svc: &Services, row: &mut DeliveryRow, now: i64) -> 
     };
     let mapped = match Platform::parse(&row.platform) {
         Some(Platform::Shopify) => shopify::map(&row.topic, &body, &row.merchant_id),
-        Some(Platform::WooCommerce) => woocommerce::map(&row.topic, &body, &row.merchant_id, now),
+        // "The time received" is the first delivery's, also when it is applied again later.
+        Some(Platform::WooCommerce) => woocommerce::map(&row.topic, &body, &row.merchant_id, row.received_at),
         None => Mapped::Ignore(format!("unknown platform {:?}", row.platform)),
     };
     row.attempts += 1;
@@ -243,7 +244,19 @@ impl From<ApiError> for Stop {
 fn run(conn: &mut DbConn, svc: &Services, merchant: &str, step: &Step, now: i64) -> Result<(String, bool), Stop> {
     match step {
         Step::Order(o) => {
-            if repo::order(conn, merchant, &o.order_id).map_err(ApiError::from)?.is_some() {
+            if let Some(row) = repo::order(conn, merchant, &o.order_id).map_err(ApiError::from)? {
+                // The same order again is nothing new; another order under its id (the checkout
+                // hook's, the other platform's, or an edited amount) is a conflict to look at.
+                let cur = crate::domain::money::Currency::parse(&row.currency).expect("stored currency");
+                let same = row.user_id == o.user_id
+                    && row.currency == o.currency
+                    && o.amount.as_str() == Some(format_minor(row.amount_minor, cur).as_str());
+                if !same {
+                    return Err(Stop::Park(err(
+                        Code::IdempotencyConflict,
+                        format!("order {} is booked already with another buyer, currency or amount", o.order_id),
+                    )));
+                }
                 return Ok((format!("order {} already booked", o.order_id), false));
             }
             let cmd = o.clone().validate(merchant, now)?;
@@ -254,6 +267,7 @@ fn run(conn: &mut DbConn, svc: &Services, merchant: &str, step: &Step, now: i64)
             let Some(row) = repo::order(conn, merchant, order_id).map_err(ApiError::from)? else {
                 return Err(Stop::Park(err(Code::NotFound, format!("no order {order_id:?} yet"))));
             };
+            shop_order(&row, merchant)?;
             if row.currency != currency.code() {
                 return Err(Stop::Park(err(
                     Code::InvalidRequest,
@@ -281,21 +295,68 @@ fn run(conn: &mut DbConn, svc: &Services, merchant: &str, step: &Step, now: i64)
             Ok((format!("refund {refund_id} of {text} booked"), false))
         }
         Step::Cancel { order_id, wait_if_unknown } => {
-            match repo::order(conn, merchant, order_id).map_err(ApiError::from)? {
+            let r = match repo::order(conn, merchant, order_id).map_err(ApiError::from)? {
                 None if *wait_if_unknown => return Err(Stop::Wait(format!("order {order_id} is not booked here"))),
                 None => return Err(Stop::Park(err(Code::NotFound, format!("no order {order_id:?} yet")))),
-                Some(r) if r.status == "cancelled" => {
-                    return Ok((format!("order {order_id} already cancelled"), false))
-                }
-                Some(r) if r.refunded_minor >= r.amount_minor => {
-                    return Ok((format!("order {order_id} is refunded in full: nothing left to cancel"), false))
-                }
-                Some(_) => {}
+                Some(r) => r,
+            };
+            shop_order(&r, merchant)?;
+            if r.status == "cancelled" {
+                return Ok((format!("order {order_id} already cancelled"), false));
+            }
+            if r.refunded_minor >= r.amount_minor {
+                return Ok((format!("order {order_id} is refunded in full: nothing left to cancel"), false));
             }
             orders::cancel(conn, merchant, order_id, now)?;
             Ok((format!("order {order_id} cancelled"), false))
         }
     }
+}
+
+/// `POST /v1/admin/hook-exceptions/retry`: applies every parked delivery again, oldest first
+/// (after a program in a missing currency was added, say); what still fails stays parked.
+pub fn retry_exceptions(
+    conn: &mut DbConn,
+    svc: &Services,
+    operator: &str,
+    merchant: Option<&str>,
+    now: i64,
+) -> ApiResult<Value> {
+    let (mut applied, mut parked, mut after) = (0, 0, 0);
+    loop {
+        let rows = store::exceptions_page(conn, merchant, after, 500)?;
+        let Some(last) = rows.last().map(|r| r.seq) else { break };
+        for mut row in rows {
+            let booked = apply(conn, svc, &mut row, now)?;
+            store::settle_delivery(conn, &row)?;
+            if row.status == "exception" {
+                parked += 1;
+            } else {
+                applied += 1;
+            }
+            if let (true, Some(order_ref)) = (booked, row.order_ref.clone()) {
+                if let Some(p) = Platform::parse(&row.platform) {
+                    retry_parked(conn, svc, &row.merchant_id, p, &order_ref, now)?;
+                }
+            }
+        }
+        after = last;
+    }
+    let detail = json!({"merchant_id": merchant, "applied": applied, "still_parked": parked});
+    repo::audit(conn, now, operator, "hook_exceptions.retry", merchant.unwrap_or("*"), &detail.to_string())?;
+    Ok(json!({"applied": applied, "still_parked": parked}))
+}
+
+/// A shop's webhook may reverse only an order of one of the shop's own customers
+/// (`<merchant_id>:<customer id>`): never one the checkout hook booked for someone else.
+fn shop_order(row: &repo::OrderRow, merchant: &str) -> Result<(), Stop> {
+    if row.user_id.starts_with(&format!("{merchant}:")) {
+        return Ok(());
+    }
+    Err(Stop::Park(err(
+        Code::IdempotencyConflict,
+        format!("order {} was not booked from this shop's webhooks", row.order_id),
+    )))
 }
 
 fn view(r: &DeliveryRow, svc: &Services) -> Value {

@@ -43,6 +43,9 @@ fn paid(body: &Value, merchant: &str) -> Mapped {
         Ok(a) => a,
         Err((c, d)) => return invalid(r, c, d),
     };
+    if amount == 0 {
+        return Mapped::Ignore(format!("order {order_id} has a subtotal of 0: nothing to book"));
+    }
     let Some(paid_at) = body["processed_at"].as_str() else {
         return invalid(r, Code::InvalidRequest, "orders/paid without processed_at");
     };

@@ -65,7 +65,7 @@ pub fn map(topic: &str, body: &Value, merchant: &str, now: i64) -> Mapped {
         let Some(refund_id) = id_text(&refund["id"]) else {
             return invalid(r, Code::InvalidRequest, "a refund without an id");
         };
-        let total = match money("refunds[].total", &refund["total"], cur) {
+        let total = match map::magnitude("refunds[].total", &refund["total"], cur) {
             Ok(v) => v,
             Err((c, d)) => return invalid(r, c, d),
         };
@@ -82,8 +82,12 @@ pub fn map(topic: &str, body: &Value, merchant: &str, now: i64) -> Mapped {
         }
     }
     if ENDED.contains(&status) {
-        // An order cancelled before it was ever paid is routine: nothing to wait for.
-        steps.push(Step::Cancel { order_id: order_id.clone(), wait_if_unknown: paid_at.is_none() });
+        if paid_at.is_none() && steps.is_empty() {
+            // Cancelled before it was ever paid: routine. Every delivery carries the whole
+            // order, so a later payment arrives with its own state; nothing waits for it.
+            return Mapped::Ignore(format!("order {order_id} was {status} before it was paid"));
+        }
+        steps.push(Step::Cancel { order_id: order_id.clone(), wait_if_unknown: false });
     }
     if steps.is_empty() {
         return Mapped::Ignore(format!("order {order_id} is {status:?}: nothing to book"));
@@ -130,7 +134,7 @@ mod tests {
     }
 
     #[test]
-    fn refunded_cancels_what_is_left_and_unpaid_cancels_wait() {
+    fn refunded_cancels_what_is_left_and_unpaid_cancels_book_nothing() {
         let mut o = fixture("woocommerce-order.updated.json");
         o["status"] = "refunded".into();
         let Mapped::Steps { steps, .. } = map("order.updated", &o, "m1", 0) else { panic!("steps") };
@@ -138,7 +142,6 @@ mod tests {
         o["status"] = "cancelled".into();
         o["date_completed_gmt"] = Value::Null;
         o["refunds"] = serde_json::json!([]);
-        let Mapped::Steps { steps, .. } = map("order.updated", &o, "m1", 0) else { panic!("steps") };
-        assert!(matches!(steps.as_slice(), [Step::Cancel { wait_if_unknown: true, .. }]));
+        assert!(matches!(map("order.updated", &o, "m1", 0), Mapped::Ignore(_)), "unpaid and cancelled: nothing");
     }
 }
