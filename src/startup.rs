@@ -55,7 +55,9 @@ impl Application {
     pub fn build(settings: &Settings, writer: Writer, url: &DbUrl, parts: Parts) -> anyhow::Result<Application> {
         let tz = settings.tz().map_err(anyhow::Error::msg)?;
         let pool = read_pool(url, if url.is_sqlite() { 8 } else { 6 })?;
+        let metrics = http::metrics::Metrics::new(&writer);
         let state = web::Data::new(AppState {
+            metrics,
             writer,
             pool,
             clock: parts.clock,
@@ -71,7 +73,9 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(http::problem::handlers())
+                .wrap(actix_web::middleware::from_fn(http::metrics::record))
                 .wrap(tracing_actix())
+                .wrap(actix_web::middleware::from_fn(http::ops::request_id))
                 .app_data(data.clone())
                 .configure(http::routes)
         })
@@ -108,6 +112,6 @@ impl Application {
 
 /// Request logging without query strings (a login link's token must never reach the logs).
 fn tracing_actix() -> actix_web::middleware::Logger {
-    actix_web::middleware::Logger::new("%{METHOD}xi %U %s %Dms")
+    actix_web::middleware::Logger::new("%{METHOD}xi %U %s %Dms request_id=%{x-request-id}i")
         .custom_request_replace("METHOD", |r| r.method().to_string())
 }

@@ -9,6 +9,7 @@ pub mod finance;
 pub mod hooks;
 pub mod i18n;
 pub mod limit;
+pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
@@ -34,6 +35,7 @@ pub struct AppState {
     pub rate_limit: limit::RateLimit,
     /// Merchants' signing secrets in clear, for a second at most (see `auth::SecretCache`).
     pub signing_secrets: auth::SecretCache,
+    pub metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ pub type HttpResult = Result<HttpResponse, ApiError>;
 /// Every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     ops::routes(cfg);
+    cfg.service(web::resource("/metrics").route(web::get().to(metrics::metrics)));
     checkout::routes(cfg);
     admin::routes(cfg);
     wallet::routes(cfg);

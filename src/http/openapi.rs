@@ -1,6 +1,6 @@
 //! The OpenAPI document served at `GET /openapi.json`, built from the handlers' annotations.
 
-use super::{admin, checkout, finance, hooks, ops, wallet};
+use super::{admin, checkout, finance, hooks, metrics, ops, wallet};
 use crate::app::{
     corrections, hooks as shop_hooks, merchants, orders, payouts, programs, redemptions, reserve, users, withdrawals,
 };
@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         finance::payout_batch, finance::reconcile, finance::liabilities, finance::statements,
         ops::healthz, ops::readyz, ops::openapi, wallet::get_wallet, wallet::entries, wallet::withdraw,
         hooks::shopify, hooks::woocommerce, hooks::put_integration, hooks::exceptions,
-        hooks::retry_exceptions,
+        hooks::retry_exceptions, metrics::metrics,
     ),
     components(schemas(
         users::UserIn, orders::QuoteIn, orders::OrderIn, orders::LineIn, orders::RefundIn,

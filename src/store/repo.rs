@@ -1138,3 +1138,26 @@ pub fn entry_kind(conn: &mut DbConn, entry_id: i64) -> Q<Option<String>> {
     super::books::flush_journal(conn)?;
     entries::table.find(entry_id).select(entries::kind).first(conn).optional()
 }
+
+#[derive(QueryableByName)]
+struct ClaimSum {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    currency: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    claims: i64,
+}
+
+/// What the reserve does not cover, per currency (DESIGN.md §5 coverage), summed in SQL for
+/// metrics: Σ each user's max(0, available) + held + withdrawing + merchant-payable − reserve.
+pub fn uncovered(conn: &mut DbConn) -> Q<Vec<(String, i64)>> {
+    let rows: Vec<ClaimSum> = diesel::sql_query(
+        "SELECT currency, CAST(COALESCE(SUM(CASE \
+             WHEN account = 'liabilities:cashback:available' THEN CASE WHEN balance_minor < 0 THEN -balance_minor ELSE 0 END \
+             ELSE -balance_minor END), 0) AS BIGINT) AS claims \
+         FROM balances WHERE account IN ('liabilities:cashback:available', 'liabilities:cashback:held', \
+             'liabilities:cashback:withdrawing', 'liabilities:merchant-payable', 'assets:reserve') \
+         GROUP BY currency ORDER BY currency",
+    )
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.currency, r.claims)).collect())
+}

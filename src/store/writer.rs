@@ -70,13 +70,22 @@ pub struct Writer {
 }
 
 /// What the writer has done: for tests, the bench and metrics.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Stats {
     /// Jobs waiting in the queue, not yet taken into a batch.
     pub queued: AtomicI64,
     /// Batches run (committed or not) and the jobs they held.
     pub batches: AtomicU64,
     pub jobs: AtomicU64,
+    /// Told the size of every batch (metrics): set once, by whoever exports them.
+    observer: std::sync::OnceLock<Box<dyn Fn(usize) + Send + Sync>>,
+}
+
+impl Stats {
+    /// Calls `f` with the size of each batch from now on (the first caller wins).
+    pub fn observe_batches(&self, f: Box<dyn Fn(usize) + Send + Sync>) {
+        let _ = self.observer.set(f);
+    }
 }
 
 impl Writer {
@@ -174,6 +183,9 @@ fn run(conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen, stats: &Stats) 
         stats.queued.fetch_sub(batch.len() as i64, Ordering::Relaxed);
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if let Some(f) = stats.observer.get() {
+            f(batch.len());
+        }
         let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let c = conn.as_mut().expect("the writer holds a connection");
             books::begin_batch();

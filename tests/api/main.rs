@@ -14,6 +14,7 @@ mod group_commit;
 mod helpers;
 mod hooks;
 mod idempotency;
+mod ops;
 mod pages;
 mod redemptions;
 mod schema;
