@@ -16,6 +16,7 @@ mod hooks;
 mod idempotency;
 mod ops;
 mod pages;
+mod races;
 mod redemptions;
 mod schema;
 mod simulate;
