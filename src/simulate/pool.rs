@@ -92,6 +92,34 @@ impl Pool {
     }
 }
 
+/// The sellers' forced exit: a holder is sold out once their points are worth `multiple`
+/// times what they spent.
+pub fn exit_due(points: Decimal, price: Decimal, spent: Decimal, multiple: Decimal) -> bool {
+    points * price >= multiple * spent
+}
+
+/// Forced exits as the sellers describe them, over holdings (points, spent) in order of
+/// arrival: sell out the first holder due, then look again from the first, until none is due
+/// (each sale leaves money behind and lifts the price). Returns who was sold out, in order.
+/// The simulation runs the same rule through an index of exit prices; this is its reference.
+pub fn run_exits(
+    pool: &mut Pool,
+    holdings: &mut [(Decimal, Decimal)],
+    multiple: Decimal,
+    payout: Decimal,
+) -> Vec<(usize, Sale)> {
+    let mut out = Vec::new();
+    while let Some(i) = holdings
+        .iter()
+        .position(|(points, spent)| !points.is_zero() && exit_due(*points, pool.price(), *spent, multiple))
+    {
+        let sale = pool.sell(holdings[i].0, payout);
+        holdings[i].0 = Decimal::ZERO;
+        out.push((i, sale));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +180,40 @@ mod tests {
         let i = p.issue(d("100"), d("0.30"), d("0.70"));
         assert_eq!(i.points_issued, d("21"));
         assert_eq!(round6(i.price_after), round6(d("36") / d("21")));
+    }
+
+    /// Hand-computed: exit at 0.35 × spend of 100. After two orders (pool 60 over 35.7 points)
+    /// the first buyer's 21 points are worth 600/17 = 35.29 ≥ 35: sold out for 480/17 = 28.24;
+    /// the pool keeps 540/17 = 31.76 for the second buyer's 14.7 points, worth 31.76 < 35.
+    #[test]
+    fn a_forced_exit() {
+        let mut p = Pool::default();
+        p.issue(d("100"), d("0.30"), d("0.70"));
+        p.issue(d("100"), d("0.30"), d("0.70"));
+        let mut holdings = [(d("21"), d("100")), (d("14.7"), d("100"))];
+        let sold = run_exits(&mut p, &mut holdings, d("0.35"), d("0.80"));
+        assert_eq!(sold.len(), 1);
+        assert_eq!(sold[0].0, 0);
+        assert_eq!(round6(sold[0].1.value), d("35.294118"));
+        assert_eq!(round6(sold[0].1.cash), d("28.235294"));
+        assert_eq!(round6(p.pool), d("31.764706"));
+        assert_eq!(holdings[1].0, d("14.7"), "the second buyer stays");
+        assert!(!exit_due(holdings[1].0, p.price(), d("100"), d("0.35")));
+    }
+
+    /// Hand-computed cascade, exit at 1x, payout 0.5: pool 25 over 25 points (price 1);
+    /// holders (10 points, spent 11), (10, spent 12), (5, spent 1). Only the third is due
+    /// (worth 5 ≥ 1): it gets 2.5 and leaves 2.5, price 22.5/20 = 1.125. Now the first is due
+    /// (11.25 ≥ 11): it gets 5.625, price 16.875/10 = 1.6875; then the second (16.875 ≥ 12).
+    #[test]
+    fn exits_repeat_until_none_is_due() {
+        let mut p = Pool { pool: d("25"), points_outstanding: d("25") };
+        let mut holdings = [(d("10"), d("11")), (d("10"), d("12")), (d("5"), d("1"))];
+        let sold = run_exits(&mut p, &mut holdings, d("1"), d("0.5"));
+        let order: Vec<usize> = sold.iter().map(|s| s.0).collect();
+        assert_eq!(order, vec![2, 0, 1]);
+        assert_eq!(round6(sold[1].1.cash), d("5.625"));
+        assert_eq!(round6(sold[2].1.value), d("16.875"));
     }
 
     fn round6(v: Decimal) -> Decimal {

@@ -141,9 +141,11 @@ pub struct FixedTotals {
 /// the referral share. Its split is the ledger's own (DESIGN.md §3: cashback rounded down to the
 /// minor unit).
 pub fn fixed_program(s: &Scenario) -> anyhow::Result<Program> {
+    // A ledger rate has at most 6 decimals (API.md §1): a finer product is rounded down, which
+    // only ever gives the buyer less than the pool's value at issue, never an unfunded credit.
     let rate = |name: &str, v: Decimal| {
-        Rate::parse(&v.normalize().to_string())
-            .map_err(|_| anyhow::anyhow!("the fixed side's {name} rate {v} needs at most 6 decimals"))
+        let v = v.round_dp_with_strategy(6, rust_decimal::RoundingStrategy::ToZero).normalize();
+        Rate::parse(&v.to_string()).map_err(|_| anyhow::anyhow!("the fixed side's {name} rate {v} is not a rate"))
     };
     let p = Program {
         currency: s.currency,
@@ -171,6 +173,8 @@ struct Sim<'a> {
     cohorts: Vec<Cohort>,
     /// Holders who would sell at some price, by that price (see `trigger`).
     triggers: std::collections::BTreeSet<(Decimal, usize)>,
+    /// Money in the pool while no points are outstanding, and the cohort whose sale left it.
+    orphan: Option<(u64, Decimal)>,
     cash_paid: Decimal,
 }
 
@@ -191,9 +195,34 @@ impl Sim<'_> {
         }
     }
 
+    /// Credits `amount` of `receiver`'s gain to whoever paid for it.
+    fn credit(&mut self, receiver: u64, source: u64, amount: Decimal) {
+        let c = &mut self.cohorts[receiver as usize];
+        match receiver.cmp(&source) {
+            std::cmp::Ordering::Less => c.gain_later += amount,
+            std::cmp::Ordering::Equal => c.gain_own += amount,
+            std::cmp::Ordering::Greater => c.gain_earlier += amount,
+        }
+    }
+
+    /// An order's price move. When nobody held points before it, the pool still held what the
+    /// last seller left behind (`orphan`): the new buyer's jump in value is that money, paid by
+    /// the seller's cohort, plus their own order's excess.
+    fn attribute_issue(&mut self, i: &Issue, cohort: u64) {
+        match self.orphan.take() {
+            Some((seller, left)) => {
+                let gain = i.points_issued * (i.price_after - i.price_before);
+                let from_seller = left.min(gain).max(Decimal::ZERO);
+                self.credit(cohort, seller, from_seller);
+                self.credit(cohort, cohort, gain - from_seller);
+            }
+            None => self.attribute(i.price_before, i.price_after, cohort),
+        }
+    }
+
     fn wants_to_sell(&self, u: &User, price: Decimal) -> Option<Reason> {
         let value = u.points_held * price;
-        if self.s.exit_multiple.is_some_and(|m| value >= m * u.spent) {
+        if self.s.exit_multiple.is_some_and(|m| super::pool::exit_due(u.points_held, price, u.spent, m)) {
             return Some(Reason::ForcedExit);
         }
         let proceeds = self.s.payout_ratio * value;
@@ -257,7 +286,12 @@ impl Sim<'_> {
             c.points -= points;
             c.cash += sale.cash;
             c.retained += sale.retained;
-            self.attribute(sale.price_before, sale.price_after, cohort as u64);
+            if self.pool.points_outstanding.is_zero() {
+                // Nobody is left to gain from what this sale left behind: the next buyer will.
+                self.orphan = Some((cohort as u64, self.pool.pool));
+            } else {
+                self.attribute(sale.price_before, sale.price_after, cohort as u64);
+            }
             n += 1;
             paid += sale.cash;
         }
@@ -277,6 +311,7 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
         users: Vec::new(),
         cohorts: Vec::new(),
         triggers: Default::default(),
+        orphan: None,
         cash_paid: Decimal::ZERO,
     };
     let mut orders = Vec::with_capacity(s.orders() as usize);
@@ -311,7 +346,7 @@ pub fn run(s: &Scenario) -> anyhow::Result<Outcome> {
             c.value_at_issue += value_at_issue;
             c.points += i.points_issued;
             c.fixed_cashback_minor += fixed.cashback;
-            sim.attribute(i.price_before, i.price_after, cohort);
+            sim.attribute_issue(&i, cohort);
             let (sales, cash_paid) = sim.sales(order, period);
             // Points are a unit without a minor unit; past this price new points are so small
             // that 28 significant digits no longer hold them faithfully.
@@ -461,6 +496,20 @@ mod tests {
         }
         let exits: Vec<u64> = o.users.iter().filter(|u| u.sold.is_some_and(|s| s.0 == 54)).map(|u| u.user).collect();
         assert!(exits.len() == 2 && exits[0] < exits[1], "in order of arrival: {exits:?}");
+    }
+
+    /// When every holder is sold out, what the last one left behind is paid to the next buyer:
+    /// a gain paid by the seller's cohort, not the buyer's own.
+    #[test]
+    fn money_left_in_an_empty_pool_is_credited_to_the_cohort_that_left_it() {
+        let o = sim(SimulateArgs {
+            orders: Some(30),
+            exit_multiple: Some("0.3".into()),
+            cohort_size: Some(10),
+            ..Default::default()
+        });
+        assert!(o.orders.iter().any(|r| r.points_outstanding.is_zero()), "the pool empties in this scenario");
+        assert!(o.cohorts[1].gain_earlier > Decimal::ZERO, "{:?}", o.cohorts[1]);
     }
 
     #[test]
