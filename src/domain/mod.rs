@@ -5,6 +5,7 @@ pub mod engine;
 pub mod invariants;
 pub mod ledger;
 pub mod memory;
+pub mod model;
 pub mod money;
 pub mod program;
 pub mod rate;

@@ -238,3 +238,43 @@ async fn the_contracts_form_fields_alone_book_a_withdrawal() {
     assert_eq!(r.status(), 400);
     assert_eq!(app.cny("u-42").await["withdrawing"], "10.00");
 }
+
+/// Session fixation: a session id planted in the browser before the login is never adopted;
+/// the login always sets a fresh one, and the planted one opens nothing.
+#[tokio::test]
+async fn a_planted_session_cookie_is_never_adopted_at_login() {
+    let app = funded().await;
+    let planted = "cb_session=attacker-chosen-session-id";
+    let r = no_redirects()
+        .get(app.url(&format!("/wallet/login?token={}", app.login_token("u-42"))))
+        .header(COOKIE, planted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let set = r.headers()[SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert!(set.starts_with("cb_session=") && set != planted, "{set}");
+    assert_ne!(app.page(planted, "").await.0, 200, "the planted id opens nothing");
+    assert_eq!(app.page(&set, "").await.0, 200);
+    // A second login gives yet another session: ids are never reused.
+    assert_ne!(app.session("u-42").await, set);
+}
+
+/// A cross-site form post carries the victim's cookie but not the page's CSRF token: refused,
+/// and nothing is booked.
+#[tokio::test]
+async fn a_cross_site_withdrawal_post_is_refused() {
+    let app = funded().await;
+    let cookie = app.session("u-42").await;
+    let before = app.cny("u-42").await;
+    let fields = [
+        ("withdrawal_id", "evil"),
+        ("currency", "CNY"),
+        ("amount", "100.00"),
+        ("destination", "alipay:u42@example.com"),
+        ("expected_fee", "0.00"),
+    ];
+    let r = app.form(&cookie, "/wallet/withdrawals", &fields).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(app.cny("u-42").await, before);
+}
