@@ -1,7 +1,9 @@
 //! The signature headers: the checkout hook's `t=…,v1=…`, the shops' base64 HMACs and
 //! WordPress's entity decoding never panic, and a signature made here always verifies.
 #![no_main]
-use cashback::crypto::{base64_hmac, base64_hmac_matches, parse_signature_header, sign, signature_matches, wp_specialchars_decode};
+use cashback::crypto::{
+    base64_hmac, base64_hmac_matches, parse_signature_header, sign, signature_matches, wp_specialchars_decode,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
