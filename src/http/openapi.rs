@@ -34,7 +34,7 @@ use utoipa::{Modify, OpenApi};
         reserve::DepositIn, corrections::SettlementIn, corrections::WriteOffIn, corrections::AdjustmentIn,
         corrections::AdjustmentPostingIn, payouts::BatchIn, shop_hooks::IntegrationIn,
     )),
-    modifiers(&Security),
+    modifiers(&Security, &Problems),
 )]
 struct ApiDoc;
 
@@ -46,6 +46,60 @@ impl Modify for Security {
         c.add_security_scheme("admin", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
         let jwt = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build();
         c.add_security_scheme("wallet", SecurityScheme::Http(jwt));
+    }
+}
+
+/// Every operation may refuse with an RFC 9457 problem (API.md §3): the statuses are written
+/// into each operation that does not document them itself, with the `Problem` schema, so a
+/// client generator or a schema checker knows every answer it can get.
+struct Problems;
+
+const PROBLEM_STATUSES: [(&str, &str); 11] = [
+    ("400", "invalid_request or invalid_amount"),
+    ("401", "unauthorized or signature_invalid"),
+    ("403", "forbidden"),
+    ("404", "not_found"),
+    ("405", "method_not_allowed"),
+    ("409", "a conflict: idempotency_conflict, invalid_state, …"),
+    ("413", "payload_too_large"),
+    ("415", "unsupported_media_type"),
+    ("422", "a business rule refused it"),
+    ("429", "rate_limited, with Retry-After"),
+    ("503", "unavailable, with Retry-After: nothing was done"),
+];
+
+impl Modify for Problems {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let text = || ObjectBuilder::new().schema_type(Type::String);
+        let problem = ObjectBuilder::new()
+            .description(Some("RFC 9457 problem details; `code` is stable (API.md §3)"))
+            .property("type", text())
+            .property("title", text())
+            .property("status", ObjectBuilder::new().schema_type(Type::Integer))
+            .property("detail", text())
+            .property("code", text())
+            .required("code")
+            .required("status");
+        doc.components.get_or_insert_with(Default::default).schemas.insert("Problem".into(), problem.build().into());
+        for item in doc.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                for (status, what) in PROBLEM_STATUSES {
+                    op.responses.responses.entry(status.to_string()).or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(what)
+                            .content(
+                                "application/problem+json",
+                                ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                            )
+                            .build()
+                            .into()
+                    });
+                }
+            }
+        }
     }
 }
 

@@ -54,6 +54,38 @@ fn replace<B: MessageBody + 'static>(
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let (req, _) = res.into_parts();
-    let body: HttpResponse<BoxBody> = err(code, detail).error_response();
+    let mut body: HttpResponse<BoxBody> = err(code, detail).error_response();
+    if code == Code::MethodNotAllowed {
+        // RFC 9110: a 405 lists the methods the resource takes.
+        if let Some(allow) = req.match_pattern().and_then(|p| allowed_methods(&p)) {
+            if let Ok(v) = header::HeaderValue::from_str(&allow) {
+                body.headers_mut().insert(header::ALLOW, v);
+            }
+        }
+    }
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, body).map_into_right_body()))
+}
+
+/// The methods of a route pattern, from the OpenAPI document (built once).
+fn allowed_methods(pattern: &str) -> Option<String> {
+    static METHODS: once_cell::sync::Lazy<std::collections::BTreeMap<String, String>> =
+        once_cell::sync::Lazy::new(|| {
+            super::openapi::document()
+                .paths
+                .paths
+                .iter()
+                .map(|(path, item)| {
+                    let ops = [
+                        ("GET", item.get.is_some()),
+                        ("PUT", item.put.is_some()),
+                        ("POST", item.post.is_some()),
+                        ("DELETE", item.delete.is_some()),
+                        ("PATCH", item.patch.is_some()),
+                    ];
+                    let allow: Vec<&str> = ops.iter().filter(|o| o.1).map(|o| o.0).collect();
+                    (path.clone(), allow.join(", "))
+                })
+                .collect()
+        });
+    METHODS.get(pattern).cloned()
 }

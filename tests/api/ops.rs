@@ -53,3 +53,22 @@ async fn every_answer_carries_a_request_id_and_echoes_a_sane_one() {
     assert_eq!(r.status(), 404);
     assert!(r.headers().get("x-request-id").unwrap().to_str().unwrap().starts_with("req_"));
 }
+
+#[tokio::test]
+async fn a_405_lists_the_allowed_methods_and_the_document_lists_every_problem() {
+    let app = spawn_app().await;
+    let r = app.client.delete(app.url("/v1/orders")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers().get("allow").unwrap(), "POST");
+    let r = app.client.post(app.url("/v1/admin/merchants/x/program")).send().await.unwrap();
+    assert_eq!(r.headers().get("allow").unwrap(), "GET, PUT");
+    let doc: serde_json::Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let responses = &doc["paths"]["/v1/orders"]["post"]["responses"];
+    for status in ["201", "400", "401", "409", "413", "415", "422", "429", "503"] {
+        assert!(responses.get(status).is_some(), "{status} undocumented: {responses}");
+    }
+    assert_eq!(
+        responses["422"]["content"]["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/Problem"
+    );
+}
