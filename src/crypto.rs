@@ -9,10 +9,11 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-/// Seals and opens secrets stored in the database. Never logged, never printed.
+/// Seals and opens secrets stored in the database. Never logged, never printed. Holds one key,
+/// or several during a rotation: it seals with the first and opens with any.
 #[derive(Clone)]
 pub struct SecretBox {
-    cipher: Aes256Gcm,
+    ciphers: Vec<Aes256Gcm>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -22,18 +23,26 @@ impl std::fmt::Debug for SecretBox {
 }
 
 impl SecretBox {
-    /// From CASHBACK_SECRET_KEY: 32 bytes, base64.
-    pub fn from_base64(key: &str) -> Result<SecretBox, String> {
-        let bytes = B64.decode(key.trim()).map_err(|_| "CASHBACK_SECRET_KEY is not base64".to_string())?;
-        if bytes.len() != 32 {
-            return Err(format!("CASHBACK_SECRET_KEY must decode to 32 bytes, not {}", bytes.len()));
+    /// From CASHBACK_SECRET_KEY: 32 bytes, base64; during a rotation `new,old` (comma-separated,
+    /// the key to seal with first).
+    pub fn from_base64(keys: &str) -> Result<SecretBox, String> {
+        let mut ciphers = Vec::new();
+        for key in keys.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            let bytes = B64.decode(key).map_err(|_| "CASHBACK_SECRET_KEY is not base64".to_string())?;
+            if bytes.len() != 32 {
+                return Err(format!("CASHBACK_SECRET_KEY must decode to 32 bytes, not {}", bytes.len()));
+            }
+            ciphers.push(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)));
         }
-        Ok(SecretBox { cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&bytes)) })
+        if ciphers.is_empty() {
+            return Err("CASHBACK_SECRET_KEY is empty".to_string());
+        }
+        Ok(SecretBox { ciphers })
     }
 
     pub fn seal(&self, plain: &str) -> String {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let ct = self.cipher.encrypt(&nonce, plain.as_bytes()).expect("AES-GCM encryption");
+        let ct = self.ciphers[0].encrypt(&nonce, plain.as_bytes()).expect("AES-GCM encryption");
         let mut out = nonce.to_vec();
         out.extend(ct);
         B64.encode(out)
@@ -45,8 +54,15 @@ impl SecretBox {
             return None;
         }
         let (nonce, ct) = raw.split_at(12);
-        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), ct).ok()?;
+        let plain = self.ciphers.iter().find_map(|c| c.decrypt(Nonce::from_slice(nonce), ct).ok())?;
         String::from_utf8(plain).ok()
+    }
+
+    /// Whether `sealed` opens with the first key (what `seal` uses now).
+    pub fn is_current(&self, sealed: &str) -> bool {
+        let Some(raw) = B64.decode(sealed).ok().filter(|r| r.len() >= 12) else { return false };
+        let (nonce, ct) = raw.split_at(12);
+        self.ciphers[0].decrypt(Nonce::from_slice(nonce), ct).is_ok()
     }
 }
 
@@ -250,6 +266,19 @@ mod tests {
         assert_eq!(a.open(&s).as_deref(), Some("whsec"));
         assert_eq!(b.open(&s), None);
         assert!(SecretBox::from_base64("c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn a_rotation_opens_with_either_key_and_seals_with_the_new_one() {
+        let (old, new) = (random_key_base64(), random_key_base64());
+        let before = SecretBox::from_base64(&old).unwrap().seal("s3cret");
+        let both = SecretBox::from_base64(&format!("{new},{old}")).unwrap();
+        assert_eq!(both.open(&before).as_deref(), Some("s3cret"));
+        assert!(!both.is_current(&before));
+        let after = both.seal("s3cret");
+        assert!(both.is_current(&after));
+        assert_eq!(SecretBox::from_base64(&new).unwrap().open(&after).as_deref(), Some("s3cret"));
+        assert_eq!(SecretBox::from_base64(&old).unwrap().open(&after), None);
     }
 
     #[test]

@@ -169,3 +169,26 @@ pub fn signing_secrets(conn: &mut DbConn, svc: &Services, id: &str) -> ApiResult
 pub fn wallet_secret(conn: &mut DbConn, svc: &Services, id: &str) -> ApiResult<Option<String>> {
     Ok(repo::merchant(conn, id)?.and_then(|m| m.wallet_secret_enc).and_then(|s| svc.secrets.open(&s)))
 }
+
+/// `POST /v1/admin/secrets/rekey`: seals every stored secret (signing, wallet and shop secrets)
+/// again under the first key of CASHBACK_SECRET_KEY, during a rotation (`new,old`). Once it
+/// reports nothing left under an old key, the old key can be dropped from the setting.
+pub fn rekey(conn: &mut DbConn, svc: &Services, operator: &str, now: i64) -> ApiResult<serde_json::Value> {
+    let (mut resealed, mut current, mut unreadable) = (0, 0, 0);
+    for (table, key, sealed) in repo::sealed_secrets(conn)? {
+        if svc.secrets.is_current(&sealed) {
+            current += 1;
+            continue;
+        }
+        match svc.secrets.open(&sealed) {
+            Some(plain) => {
+                repo::reseal(conn, table, &key, &svc.secrets.seal(&plain))?;
+                resealed += 1;
+            }
+            None => unreadable += 1,
+        }
+    }
+    let counts = json!({"resealed": resealed, "already_current": current, "unreadable": unreadable});
+    repo::audit(conn, now, operator, "secrets.rekey", "*", &counts.to_string())?;
+    Ok(counts)
+}

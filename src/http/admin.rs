@@ -34,7 +34,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/admin/merchants/{id}/settlements").route(web::post().to(settle)))
         .service(web::resource("/v1/admin/clawbacks/{user_id}/write-off").route(web::post().to(write_off)))
         .service(web::resource("/v1/admin/adjustments").route(web::post().to(adjust)))
-        .service(web::resource("/v1/admin/audit").route(web::get().to(audit)));
+        .service(web::resource("/v1/admin/audit").route(web::get().to(audit)))
+        .service(web::resource("/v1/admin/secrets/rekey").route(web::post().to(rekey)));
+}
+
+/// Seals every stored secret again under the first key of CASHBACK_SECRET_KEY (a rotation).
+#[utoipa::path(post, path = "/v1/admin/secrets/rekey", tag = "admin",
+    responses((status = 200, description = "{\"resealed\": n, \"already_current\": n, \"unreadable\": n}")),
+    security(("admin" = [])))]
+pub async fn rekey(req: HttpRequest, st: St) -> HttpResult {
+    let op = auth::admin(&req, &st)?;
+    let svc = st.svc.clone();
+    let v = st.write(move |c, now| merchants::rekey(c, &svc, &op, now)).await?;
+    // Every cached secret in clear is still right: rekeying changes how they are stored only.
+    Ok(HttpResponse::Ok().json(v))
 }
 
 /// A merchant settlement: commission received, store credit paid, commission refunded.

@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
         admin::put_merchant, admin::add_secret, admin::delete_secret, admin::put_program, admin::get_programs,
         admin::put_user, admin::release, admin::verify_all,
         admin::put_withdrawal_settings, admin::deposit, admin::list_withdrawals, admin::withdrawal_paid,
-        admin::withdrawal_reject, admin::settle, admin::write_off, admin::adjust, admin::audit,
+        admin::withdrawal_reject, admin::settle, admin::write_off, admin::adjust, admin::audit, admin::rekey,
         finance::journal_export, finance::trial_balance, finance::payouts_export, finance::audit_export,
         finance::payout_batch, finance::reconcile, finance::liabilities, finance::statements,
         ops::healthz, ops::readyz, ops::openapi, wallet::get_wallet, wallet::entries, wallet::withdraw,

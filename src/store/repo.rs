@@ -1161,3 +1161,49 @@ pub fn uncovered(conn: &mut DbConn) -> Q<Vec<(String, i64)>> {
     .load(conn)?;
     Ok(rows.into_iter().map(|r| (r.currency, r.claims)).collect())
 }
+
+/// Every sealed secret in the database, as (table, key, sealed): for a key rotation.
+pub fn sealed_secrets(conn: &mut DbConn) -> Q<Vec<(&'static str, String, String)>> {
+    let mut out = Vec::new();
+    for (id, enc) in merchant_secrets::table
+        .select((merchant_secrets::secret_id, merchant_secrets::secret_enc))
+        .load::<(String, String)>(conn)?
+    {
+        out.push(("merchant_secrets", id, enc));
+    }
+    for (id, enc) in merchants::table
+        .filter(merchants::wallet_secret_enc.is_not_null())
+        .select((merchants::merchant_id, merchants::wallet_secret_enc.assume_not_null()))
+        .load::<(String, String)>(conn)?
+    {
+        out.push(("merchants", id, enc));
+    }
+    for (m, p, enc) in shop_integrations::table
+        .select((shop_integrations::merchant_id, shop_integrations::platform, shop_integrations::secret_enc))
+        .load::<(String, String, String)>(conn)?
+    {
+        out.push(("shop_integrations", format!("{m}/{p}"), enc));
+    }
+    Ok(out)
+}
+
+/// Stores a secret sealed again (see `sealed_secrets` for the keys).
+pub fn reseal(conn: &mut DbConn, table: &str, key: &str, sealed: &str) -> Q<()> {
+    match table {
+        "merchant_secrets" => diesel::update(merchant_secrets::table.find(key))
+            .set(merchant_secrets::secret_enc.eq(sealed))
+            .execute(conn)
+            .map(drop),
+        "merchants" => diesel::update(merchants::table.find(key))
+            .set(merchants::wallet_secret_enc.eq(sealed))
+            .execute(conn)
+            .map(drop),
+        _ => {
+            let (m, p) = key.split_once('/').unwrap_or((key, ""));
+            diesel::update(shop_integrations::table.find((m, p)))
+                .set(shop_integrations::secret_enc.eq(sealed))
+                .execute(conn)
+                .map(drop)
+        }
+    }
+}

@@ -136,3 +136,48 @@ async fn the_verify_command_exits_0_on_a_sound_ledger() {
     assert_eq!(text.lines().count(), 8);
     assert!(text.lines().all(|l| l.starts_with("ok")), "{text}");
 }
+
+/// CASHBACK_SECRET_KEY rotation with two keys valid at once: `new,old` opens what the old key
+/// sealed, and the rekey endpoint seals it all again under the new key.
+#[tokio::test]
+async fn the_secret_key_rotates_with_two_keys_valid_at_once() {
+    use cashback::crypto::{random_key_base64, SecretBox};
+    use cashback::store::repo;
+    let (old, new) = (random_key_base64(), random_key_base64());
+    let both = format!("{new},{old}");
+    let app = spawn_app_with(|s| s.secret_key = Some(both.clone())).await;
+    app.add_merchant(MERCHANT, SECRET).await;
+    // A secret sealed under the old key, as an earlier deployment stored it.
+    let legacy = SecretBox::from_base64(&old).unwrap().seal("legacy-secret");
+    app.state
+        .write(move |c, now| {
+            Ok(repo::insert_secret(
+                c,
+                &repo::SecretRow {
+                    secret_id: "sec_legacy".into(),
+                    merchant_id: MERCHANT.into(),
+                    secret_enc: legacy,
+                    created_at: now,
+                    revoked_at: None,
+                },
+            )?)
+        })
+        .await
+        .unwrap();
+    let r = app.signed_as(MERCHANT, "legacy-secret", Method::PUT, "/v1/users/u-9", Some(&serde_json::json!({}))).await;
+    assert_eq!(r.status(), 201, "the old key still opens it");
+    let r = app.admin(Method::POST, "/v1/admin/secrets/rekey", None).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["resealed"].as_i64(), v["already_current"].as_i64(), v["unreadable"].as_i64()),
+        (Some(1), Some(1), Some(0))
+    );
+    let stored = app.state.read(|c| Ok(repo::active_secrets(c, MERCHANT)?)).await.unwrap();
+    let only_new = SecretBox::from_base64(&new).unwrap();
+    let mut opened: Vec<String> = stored.iter().filter_map(|s| only_new.open(&s.secret_enc)).collect();
+    opened.sort();
+    assert_eq!(opened, vec!["legacy-secret".to_string(), SECRET.to_string()], "all under the new key now");
+    let again: Value = app.admin(Method::POST, "/v1/admin/secrets/rekey", None).await.json().await.unwrap();
+    assert_eq!(again["resealed"], 0);
+}
