@@ -1,6 +1,6 @@
 //! Prometheus metrics at `GET /metrics` (text format): requests by route and status, latency
-//! histograms by route, the writer's batch sizes and queue depth, and the amount the reserve
-//! does not cover, per currency. Routes are their patterns (`/v1/orders/{order_id}`), so ids
+//! histograms by route, the writer's batch sizes and queue depth, the amount the reserve does
+//! not cover, per currency, and the shop webhooks parked as exceptions, per merchant. Routes are their patterns (`/v1/orders/{order_id}`), so ids
 //! never become labels.
 
 use super::AppState;
@@ -34,12 +34,18 @@ struct CurrencyLabel {
     currency: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MerchantLabel {
+    merchant_id: String,
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     requests: Family<RouteStatus, Counter>,
     latency: Family<Route, Histogram>,
     queue_depth: Gauge,
     uncovered: Family<CurrencyLabel, Gauge>,
+    hook_exceptions: Family<MerchantLabel, Gauge>,
 }
 
 impl Metrics {
@@ -64,7 +70,13 @@ impl Metrics {
             "What the reserve does not cover (claims less reserve), in minor units, per currency",
             uncovered.clone(),
         );
-        Metrics { registry: Mutex::new(registry), requests, latency, queue_depth, uncovered }
+        let hook_exceptions = Family::<MerchantLabel, Gauge>::default();
+        registry.register(
+            "hook_exceptions",
+            "Shop webhook deliveries parked because a business rule refused them, per merchant",
+            hook_exceptions.clone(),
+        );
+        Metrics { registry: Mutex::new(registry), requests, latency, queue_depth, uncovered, hook_exceptions }
     }
 }
 
@@ -100,6 +112,16 @@ pub async fn metrics(st: web::Data<AppState>) -> HttpResponse {
             }
         }
         Err(e) => tracing::warn!(error = %e, "metrics: the uncovered amount could not be read"),
+    }
+    match st.read(|c| Ok(crate::store::hooks::exceptions_by_merchant(c)?)).await {
+        Ok(rows) => {
+            // A merchant whose exceptions were all retried goes back to 0.
+            m.hook_exceptions.clear();
+            for (merchant_id, n) in rows {
+                m.hook_exceptions.get_or_create(&MerchantLabel { merchant_id }).set(n);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: the hook exceptions could not be counted"),
     }
     let mut text = String::new();
     let encoded = m

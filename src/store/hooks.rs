@@ -126,3 +126,12 @@ pub fn exceptions_between(conn: &mut DbConn, merchant: &str, from: i64, to: i64)
 pub fn count(conn: &mut DbConn) -> Q<i64> {
     hook_deliveries::table.count().get_result(conn)
 }
+
+/// Parked deliveries (status `exception`) per merchant: for metrics.
+pub fn exceptions_by_merchant(conn: &mut DbConn) -> Q<Vec<(String, i64)>> {
+    hook_deliveries::table
+        .filter(hook_deliveries::status.eq("exception"))
+        .group_by(hook_deliveries::merchant_id)
+        .select((hook_deliveries::merchant_id, diesel::dsl::count_star()))
+        .load(conn)
+}

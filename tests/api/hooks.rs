@@ -287,6 +287,9 @@ async fn a_business_rejection_is_parked_not_answered_with_an_error() {
     let body = serde_json::to_vec(&paid).unwrap();
     assert_eq!(app.shopify("orders/paid", &body, "d-digits").await["status"], "exception");
     assert_eq!(app.exceptions().await[1]["code"], "invalid_amount");
+    // And operators can alert on them.
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("cashback_hook_exceptions{merchant_id=\"m1\"} 2"), "{metrics}");
 }
 
 fn woo_order(status: &str, refunds: Value) -> Vec<u8> {
