@@ -86,7 +86,11 @@ pub async fn record(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
-    let method = req.method().to_string();
+    // Only the methods HTTP defines become labels: an invented one must not grow the series.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => m.to_string(),
+        _ => "OTHER".to_string(),
+    };
     let metrics = req.app_data::<web::Data<AppState>>().cloned();
     let res = next.call(req).await?;
     if let Some(st) = metrics {
@@ -101,8 +105,11 @@ pub async fn record(
 
 /// `GET /metrics`: read at scrape time where it is cheap (the queue) or one aggregate query.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format")))]
-pub async fn metrics(st: web::Data<AppState>) -> HttpResponse {
+    responses((status = 200, description = "Prometheus text format")), security(("admin" = [])))]
+pub async fn metrics(req: actix_web::HttpRequest, st: web::Data<AppState>) -> super::HttpResult {
+    // Merchant ids and the reserve's shortfall are not for everyone: an admin token reads them
+    // (Prometheus sends it with `authorization` in its scrape config).
+    super::auth::admin(&req, &st)?;
     let m = &st.metrics;
     m.queue_depth.set(st.writer.stats().queued.load(std::sync::atomic::Ordering::Relaxed));
     match st.read(|c| Ok(crate::store::repo::uncovered(c)?)).await {
@@ -129,10 +136,10 @@ pub async fn metrics(st: web::Data<AppState>) -> HttpResponse {
         .lock()
         .map_err(|_| std::fmt::Error)
         .and_then(|r| prometheus_client::encoding::text::encode(&mut text, &r));
-    match encoded {
+    Ok(match encoded {
         Ok(()) => {
             HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(text)
         }
         Err(_) => HttpResponse::InternalServerError().finish(),
-    }
+    })
 }

@@ -87,5 +87,11 @@ fn allowed_methods(pattern: &str) -> Option<String> {
                 })
                 .collect()
         });
-    METHODS.get(pattern).cloned()
+    // The wallet page's routes are not in the API document.
+    let pages = match pattern {
+        "/wallet" | "/wallet/login" => Some("GET"),
+        "/wallet/withdrawals" | "/wallet/logout" => Some("POST"),
+        _ => None,
+    };
+    METHODS.get(pattern).cloned().or(pages.map(str::to_string))
 }

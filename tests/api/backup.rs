@@ -10,7 +10,7 @@ fn cashback(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_cashback")).args(args).output().unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_during_traffic_restores_to_a_verified_ledger() {
     let app = spawn_app().await;
     let path = match app.db_url.clone() {
@@ -49,7 +49,16 @@ async fn a_backup_taken_during_traffic_restores_to_a_verified_ledger() {
             }
         })
     };
-    let out = cashback(&["--database-url", &live, "backup", "--output", copy.to_str().unwrap()]);
+    // The copy is taken once the traffic has booked some orders, while it goes on.
+    while app.get("/v1/orders/B25").await.status() != 200 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let out = tokio::task::spawn_blocking({
+        let (live, copy) = (live.clone(), copy.clone());
+        move || cashback(&["--database-url", &live, "backup", "--output", copy.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     traffic.await.unwrap();
     // A backup never overwrites.
@@ -67,7 +76,8 @@ async fn a_backup_taken_during_traffic_restores_to_a_verified_ledger() {
     .unwrap();
     // The copy is the live journal as it stood at one moment: a prefix of it.
     let ids = |s: &cashback::domain::invariants::Snapshot| s.postings.iter().map(|p| p.id).collect::<Vec<_>>();
-    assert!(copied.entries.len() >= 20 && copied.entries.len() <= now.entries.len());
+    assert!(copied.orders.len() >= 26, "taken after the traffic began: {}", copied.orders.len());
+    assert!(copied.entries.len() <= now.entries.len());
     assert_eq!(ids(&copied)[..], ids(&now)[..copied.postings.len()]);
     assert_eq!(now.orders.len(), 60);
 }

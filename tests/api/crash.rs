@@ -94,9 +94,16 @@ impl Server {
     /// SIGKILL: no shutdown, no flush, whatever was in flight.
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
-            c.kill().expect("SIGKILL the server");
-            c.wait().expect("reap the server");
+            let _ = c.kill();
+            let _ = c.wait();
         }
+    }
+}
+
+impl Drop for Server {
+    /// A failing test must not leave `cashback serve` running.
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

@@ -288,7 +288,8 @@ async fn a_business_rejection_is_parked_not_answered_with_an_error() {
     assert_eq!(app.shopify("orders/paid", &body, "d-digits").await["status"], "exception");
     assert_eq!(app.exceptions().await[1]["code"], "invalid_amount");
     // And operators can alert on them.
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics =
+        app.client.get(app.url("/metrics")).bearer_auth(&app.admin_token).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("cashback_hook_exceptions{merchant_id=\"m1\"} 2"), "{metrics}");
 }
 

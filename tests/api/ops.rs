@@ -12,6 +12,11 @@ async fn metrics_count_requests_by_route_and_show_what_the_reserve_does_not_cove
     app.order("M1", "u-42", "100.00", 8 * 86_400).await;
     app.order("M2", "u-42", "50.00", 0).await;
     let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 401, "metrics name merchants: an admin token reads them");
+    // An invented method is counted as OTHER, not as a label of its own.
+    let odd = reqwest::Method::from_bytes(b"FOO1").unwrap();
+    app.client.request(odd, app.url("/v1/orders")).send().await.unwrap();
+    let r = app.client.get(app.url("/metrics")).bearer_auth(&app.admin_token).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     let line = |prefix: &str| text.lines().find(|l| l.starts_with(prefix)).map(str::to_string);
@@ -24,19 +29,22 @@ async fn metrics_count_requests_by_route_and_show_what_the_reserve_does_not_cove
     let batches = line("cashback_writer_batch_size_count").unwrap();
     assert!(batches.split(' ').nth(1).unwrap().parse::<u64>().unwrap() >= 2, "{batches}");
     assert!(line("cashback_writer_queue_depth 0").is_some(), "{text}");
+    assert!(text.contains("method=\"OTHER\"") && !text.contains("FOO1"), "{text}");
     assert_eq!(
         line("cashback_uncovered_minor{currency=\"CNY\"}").as_deref(),
         Some("cashback_uncovered_minor{currency=\"CNY\"} 1220")
     );
     // Ids never become labels: the route is its pattern.
     app.get("/v1/orders/M1").await;
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text =
+        app.client.get(app.url("/metrics")).bearer_auth(&app.admin_token).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("route=\"/v1/orders/{order_id}\""), "{text}");
     assert!(!text.contains("/v1/orders/M1"));
     // A deposit covers it.
     let dep = serde_json::json!({"deposit_id": "d1", "currency": "CNY", "amount": "20.00", "reference": "bank"});
     assert_eq!(app.admin(Method::POST, "/v1/admin/reserve/deposits", Some(&dep)).await.status(), 201);
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text =
+        app.client.get(app.url("/metrics")).bearer_auth(&app.admin_token).send().await.unwrap().text().await.unwrap();
     assert!(text.contains("cashback_uncovered_minor{currency=\"CNY\"} -780"), "{text}");
 }
 
