@@ -118,6 +118,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Backup { output } => {
             let mut conn = DbUrl::parse(&s.database_url)?.connect()?;
             crate::store::conn::backup_sqlite(&mut conn, &output)?;
+            // VACUUM INTO leaves the copy to the page cache: on disk before we say it is written.
+            std::fs::File::open(&output)?.sync_all()?;
             let size = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
             println!("backup written: {} ({size} bytes)", output.display());
             Ok(0)
