@@ -49,21 +49,21 @@ impl SecretBox {
     }
 
     pub fn open(&self, sealed: &str) -> Option<String> {
-        let raw = B64.decode(sealed).ok()?;
-        if raw.len() < 12 {
-            return None;
-        }
-        let (nonce, ct) = raw.split_at(12);
-        let plain = self.ciphers.iter().find_map(|c| c.decrypt(Nonce::from_slice(nonce), ct).ok())?;
+        let plain = self.ciphers.iter().find_map(|c| decrypt(c, sealed))?;
         String::from_utf8(plain).ok()
     }
 
     /// Whether `sealed` opens with the first key (what `seal` uses now).
     pub fn is_current(&self, sealed: &str) -> bool {
-        let Some(raw) = B64.decode(sealed).ok().filter(|r| r.len() >= 12) else { return false };
-        let (nonce, ct) = raw.split_at(12);
-        self.ciphers[0].decrypt(Nonce::from_slice(nonce), ct).is_ok()
+        decrypt(&self.ciphers[0], sealed).is_some()
     }
+}
+
+/// `sealed` is base64 of the 12-byte nonce then the ciphertext.
+fn decrypt(cipher: &Aes256Gcm, sealed: &str) -> Option<Vec<u8>> {
+    let raw = B64.decode(sealed).ok().filter(|r| r.len() >= 12)?;
+    let (nonce, ct) = raw.split_at(12);
+    cipher.decrypt(Nonce::from_slice(nonce), ct).ok()
 }
 
 /// A fresh random secret or token: 32 random bytes, URL-safe base64 without padding.

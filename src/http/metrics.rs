@@ -112,23 +112,21 @@ pub async fn metrics(req: actix_web::HttpRequest, st: web::Data<AppState>) -> su
     super::auth::admin(&req, &st)?;
     let m = &st.metrics;
     m.queue_depth.set(st.writer.stats().queued.load(std::sync::atomic::Ordering::Relaxed));
-    match st.read(|c| Ok(crate::store::repo::uncovered(c)?)).await {
-        Ok(rows) => {
-            for (currency, v) in rows {
+    // Both figures in one read on the pool.
+    let read =
+        st.read(|c| Ok((crate::store::repo::uncovered(c)?, crate::store::hooks::exceptions_by_merchant(c)?))).await;
+    match read {
+        Ok((uncovered, parked)) => {
+            for (currency, v) in uncovered {
                 m.uncovered.get_or_create(&CurrencyLabel { currency }).set(v);
             }
-        }
-        Err(e) => tracing::warn!(error = %e, "metrics: the uncovered amount could not be read"),
-    }
-    match st.read(|c| Ok(crate::store::hooks::exceptions_by_merchant(c)?)).await {
-        Ok(rows) => {
             // A merchant whose exceptions were all retried goes back to 0.
             m.hook_exceptions.clear();
-            for (merchant_id, n) in rows {
+            for (merchant_id, n) in parked {
                 m.hook_exceptions.get_or_create(&MerchantLabel { merchant_id }).set(n);
             }
         }
-        Err(e) => tracing::warn!(error = %e, "metrics: the hook exceptions could not be counted"),
+        Err(e) => tracing::warn!(error = %e, "metrics: the ledger's figures could not be read"),
     }
     let mut text = String::new();
     let encoded = m

@@ -132,12 +132,19 @@ pub fn receive(conn: &mut DbConn, svc: &Services, d: Delivery, now: i64) -> ApiR
         updated_at: now,
     };
     store::insert_delivery(conn, &mut row)?;
-    let booked_order = apply(conn, svc, &mut row, now)?;
-    store::settle_delivery(conn, &row)?;
-    if let (true, Some(order_ref)) = (booked_order, row.order_ref.clone()) {
-        retry_parked(conn, svc, &row.merchant_id, d.platform, &order_ref, now)?;
-    }
+    apply_and_settle(conn, svc, &mut row, now)?;
     Ok(json!({"received": true, "duplicate": false, "status": row.status}))
+}
+
+/// Applies a stored delivery and records what became of it; when it booked an order, the
+/// deliveries that were waiting for that order are applied too.
+fn apply_and_settle(conn: &mut DbConn, svc: &Services, row: &mut DeliveryRow, now: i64) -> ApiResult<()> {
+    let booked_order = apply(conn, svc, row, now)?;
+    store::settle_delivery(conn, row)?;
+    if let (true, Some(order_ref), Some(p)) = (booked_order, row.order_ref.clone(), Platform::parse(&row.platform)) {
+        retry_parked(conn, svc, &row.merchant_id, p, &order_ref, now)?;
+    }
+    Ok(())
 }
 
 /// Applies the deliveries of an order that were waiting for it, in the order they came.
@@ -327,17 +334,11 @@ pub fn retry_exceptions(
         let rows = store::exceptions_page(conn, merchant, after, 500)?;
         let Some(last) = rows.last().map(|r| r.seq) else { break };
         for mut row in rows {
-            let booked = apply(conn, svc, &mut row, now)?;
-            store::settle_delivery(conn, &row)?;
+            apply_and_settle(conn, svc, &mut row, now)?;
             if row.status == "exception" {
                 parked += 1;
             } else {
                 applied += 1;
-            }
-            if let (true, Some(order_ref)) = (booked, row.order_ref.clone()) {
-                if let Some(p) = Platform::parse(&row.platform) {
-                    retry_parked(conn, svc, &row.merchant_id, p, &order_ref, now)?;
-                }
             }
         }
         after = last;
