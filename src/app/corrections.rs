@@ -3,7 +3,7 @@
 //! adjustment credits a user only to correct a named entry, by at most that entry's amount.
 
 use super::error::{err, ApiResult, Code};
-use super::input::{client_id, currency, money, opt_money, timestamp};
+use super::input::{client_id, currency, money, opt_money, text, timestamp};
 use super::{cursor, idem, Outcome, Services};
 use crate::domain::engine::{self, Settlement};
 use crate::domain::ledger::{Account, Owner, Posting};
@@ -15,13 +15,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-fn text(field: &str, v: &str) -> ApiResult<()> {
-    if v.trim().is_empty() || v.chars().count() > 500 || v.chars().any(char::is_control) {
-        return Err(err(Code::InvalidRequest, format!("{field} must be 1-500 printable characters")));
-    }
-    Ok(())
-}
-
 /// A non-negative amount (settlement amounts may be "0.00").
 fn zero_ok(field: &str, raw: &RawAmount, cur: Currency) -> ApiResult<i64> {
     raw.to_minor(cur).map_err(|e| err(Code::InvalidAmount, format!("{field}: {e}")))
@@ -30,16 +23,20 @@ fn zero_ok(field: &str, raw: &RawAmount, cur: Currency) -> ApiResult<i64> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettlementIn {
+    #[schema(schema_with = crate::app::schema::client_id)]
     pub settlement_id: String,
+    #[schema(schema_with = crate::app::schema::currency)]
     pub currency: String,
-    #[schema(value_type = String, example = "200.00")]
+    #[schema(schema_with = crate::app::schema::money)]
     pub commission_received: Value,
-    #[schema(value_type = String, example = "0.00")]
+    #[schema(schema_with = crate::app::schema::money)]
     pub credit_paid: Value,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::app::schema::opt_money)]
     pub commission_refunded: Option<Value>,
+    #[schema(schema_with = crate::app::schema::timestamp)]
     pub settled_at: String,
+    #[schema(schema_with = crate::app::schema::text)]
     pub reference: String,
 }
 
@@ -56,7 +53,7 @@ pub fn settle(
     let paid = money("credit_paid", &input.credit_paid)?;
     let refunded = opt_money("commission_refunded", &input.commission_refunded)?;
     let settled_at = timestamp("settled_at", &input.settled_at)?;
-    text("reference", &input.reference)?;
+    text("reference", &input.reference, 500)?;
     if repo::merchant(conn, merchant)?.is_none() {
         return Err(err(Code::NotFound, format!("no merchant {merchant:?}")));
     }
@@ -95,10 +92,13 @@ pub fn settle(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WriteOffIn {
+    #[schema(schema_with = crate::app::schema::client_id)]
     pub writeoff_id: String,
+    #[schema(schema_with = crate::app::schema::currency)]
     pub currency: String,
-    #[schema(value_type = String, example = "10.00")]
+    #[schema(schema_with = crate::app::schema::positive_money)]
     pub amount: Value,
+    #[schema(schema_with = crate::app::schema::text)]
     pub reason: String,
 }
 
@@ -113,7 +113,7 @@ pub fn write_off(
     let id = client_id("writeoff_id", &input.writeoff_id)?;
     let user = client_id("user_id", user)?;
     let raw = money("amount", &input.amount)?;
-    text("reason", &input.reason)?;
+    text("reason", &input.reason, 500)?;
     if repo::user(conn, &user)?.is_none() {
         return Err(err(Code::NotFound, format!("no user {user:?}")));
     }
@@ -137,22 +137,27 @@ pub fn write_off(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustmentPostingIn {
+    #[schema(schema_with = crate::app::schema::account)]
     pub account: String,
     #[serde(default)]
+    #[schema(schema_with = crate::app::schema::opt_client_id)]
     pub owner: Option<String>,
     /// Signed: positive debits, negative credits.
-    #[schema(value_type = String, example = "-10.00")]
+    #[schema(schema_with = crate::app::schema::signed_money)]
     pub amount: Value,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustmentIn {
+    #[schema(schema_with = crate::app::schema::client_id)]
     pub adjustment_id: String,
+    #[schema(schema_with = crate::app::schema::currency)]
     pub currency: String,
+    #[schema(schema_with = crate::app::schema::text)]
     pub reason: String,
     /// The entry this corrects (an `entry_id` as the exports and the wallet show it).
-    #[schema(value_type = String, example = "42")]
+    #[schema(schema_with = crate::app::schema::entry_id)]
     pub corrects_entry_id: Value,
     pub postings: Vec<AdjustmentPostingIn>,
 }
@@ -170,7 +175,7 @@ fn signed(field: &str, v: &Value) -> ApiResult<(bool, RawAmount)> {
 
 pub fn adjust(conn: &mut DbConn, svc: &Services, operator: &str, input: AdjustmentIn, now: i64) -> ApiResult<Outcome> {
     let id = client_id("adjustment_id", &input.adjustment_id)?;
-    text("reason", &input.reason)?;
+    text("reason", &input.reason, 500)?;
     let corrects = match &input.corrects_entry_id {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.parse::<i64>().ok(),

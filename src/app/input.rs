@@ -8,9 +8,15 @@ use crate::domain::time::parse_ts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// Parses a JSON body into `T` (whose serde attributes reject unknown fields).
+/// Parses a JSON body into `T` (whose serde attributes reject unknown fields). An empty body
+/// or `null` is `{}`: for the calls whose every field is optional it means "nothing to set".
 pub fn json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
+    let blank = body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null";
+    let body = if blank { b"{}".as_slice() } else { body };
+    // serde would also read a struct from a JSON array; the API takes objects only.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(err(Code::InvalidRequest, "the body must be a JSON object"));
+    }
     serde_json::from_slice(body).map_err(|e| err(Code::InvalidRequest, format!("invalid JSON body: {e}")))
 }
 
@@ -67,6 +73,14 @@ fn kind(v: &Value) -> &'static str {
         Value::Object(_) => "object",
         _ => "value",
     }
+}
+
+/// Free text (reasons, references, names): 1 to `max` printable characters, not only spaces.
+pub fn text(field: &str, v: &str, max: usize) -> ApiResult<()> {
+    if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(err(Code::InvalidRequest, format!("{field} must be 1-{max} printable characters")));
+    }
+    Ok(())
 }
 
 pub fn currency(code: &str) -> ApiResult<Currency> {

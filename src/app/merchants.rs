@@ -2,7 +2,7 @@
 //! and a secret the client sent is never returned.
 
 use super::error::{err, ApiResult, Code};
-use super::input::client_id;
+use super::input::{client_id, text};
 use super::{Outcome, Services};
 use crate::crypto::{random_id, random_token};
 use crate::domain::time::format_ts;
@@ -17,10 +17,13 @@ pub const MAX_ACTIVE_SECRETS: usize = 2;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MerchantIn {
+    #[schema(schema_with = crate::app::schema::text_200)]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = crate::app::schema::opt_secret)]
     pub secret: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::app::schema::opt_secret)]
     pub wallet_secret: Option<String>,
 }
 
@@ -28,11 +31,12 @@ pub struct MerchantIn {
 #[serde(deny_unknown_fields)]
 pub struct SecretIn {
     #[serde(default)]
+    #[schema(schema_with = crate::app::schema::opt_secret)]
     pub secret: Option<String>,
 }
 
 fn secret_text(field: &str, s: &str) -> ApiResult<()> {
-    if s.is_empty() || s.len() > 512 || s.chars().any(char::is_control) {
+    if s.is_empty() || s.chars().count() > 512 || s.chars().any(char::is_control) {
         return Err(err(Code::InvalidRequest, format!("{field} must be 1-512 printable characters")));
     }
     Ok(())
@@ -56,9 +60,7 @@ pub fn put(
         return Err(err(Code::InvalidRequest, "merchant_id may not contain ':'"));
     }
     let name = input.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(err(Code::InvalidRequest, "name must be 1-200 characters"));
-    }
+    text("name", name, 200)?;
     for (f, s) in [("secret", &input.secret), ("wallet_secret", &input.wallet_secret)] {
         if let Some(s) = s {
             secret_text(f, s)?;

@@ -16,6 +16,7 @@ pub mod programs;
 pub mod reconcile;
 pub mod redemptions;
 pub mod reserve;
+pub mod schema;
 pub mod sessions;
 pub mod users;
 pub mod verify;

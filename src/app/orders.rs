@@ -20,21 +20,27 @@ pub const MAX_LINES: usize = 1000;
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineIn {
+    #[schema(schema_with = crate::app::schema::long_id)]
     pub sku: String,
-    #[schema(value_type = String, example = "600.00")]
+    #[schema(schema_with = crate::app::schema::positive_money)]
     pub amount: Value,
     #[serde(default)]
+    #[schema(schema_with = crate::app::schema::opt_client_id)]
     pub category: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderIn {
+    #[schema(schema_with = crate::app::schema::long_id)]
     pub order_id: String,
+    #[schema(schema_with = crate::app::schema::client_id)]
     pub user_id: String,
+    #[schema(schema_with = crate::app::schema::currency)]
     pub currency: String,
-    #[schema(value_type = String, example = "1000.00")]
+    #[schema(schema_with = crate::app::schema::positive_money)]
     pub amount: Value,
+    #[schema(schema_with = crate::app::schema::timestamp)]
     pub paid_at: String,
     #[serde(default)]
     pub lines: Option<Vec<LineIn>>,
@@ -44,9 +50,11 @@ pub struct OrderIn {
 #[serde(deny_unknown_fields)]
 pub struct QuoteIn {
     #[serde(default)]
+    #[schema(schema_with = crate::app::schema::opt_client_id)]
     pub user_id: Option<String>,
+    #[schema(schema_with = crate::app::schema::currency)]
     pub currency: String,
-    #[schema(value_type = String, example = "1000.00")]
+    #[schema(schema_with = crate::app::schema::positive_money)]
     pub amount: Value,
     #[serde(default)]
     pub lines: Option<Vec<LineIn>>,
@@ -55,10 +63,12 @@ pub struct QuoteIn {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundIn {
+    #[schema(schema_with = crate::app::schema::long_id)]
     pub refund_id: String,
-    #[schema(value_type = String, example = "300.00")]
+    #[schema(schema_with = crate::app::schema::positive_money)]
     pub amount: Value,
     #[serde(default)]
+    #[schema(schema_with = crate::app::schema::opt_timestamp)]
     pub refunded_at: Option<String>,
 }
 

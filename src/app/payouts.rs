@@ -15,7 +15,9 @@ use serde_json::{json, Value};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchIn {
+    #[schema(schema_with = crate::app::schema::client_id)]
     pub batch_id: String,
+    #[schema(schema_with = crate::app::schema::currency)]
     pub currency: String,
 }
 

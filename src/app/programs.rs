@@ -17,17 +17,22 @@ use std::collections::BTreeMap;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProgramIn {
+    #[schema(schema_with = crate::app::schema::currency)]
     pub currency: String,
+    #[schema(schema_with = crate::app::schema::rate)]
     pub commission_rate: String,
+    #[schema(schema_with = crate::app::schema::rate)]
     pub cashback_rate: String,
     #[serde(default)]
+    #[schema(schema_with = crate::app::schema::opt_rate)]
     pub referral_rate: Option<String>,
+    #[schema(maximum = 3650)]
     pub hold_days: u32,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::app::schema::opt_positive_money)]
     pub per_order_cap: Option<Value>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::app::schema::opt_positive_money)]
     pub monthly_cap_per_user: Option<Value>,
     #[serde(default)]
     pub categories: Option<BTreeMap<String, CategoryIn>>,
@@ -37,10 +42,13 @@ pub struct ProgramIn {
 #[serde(deny_unknown_fields)]
 pub struct CategoryIn {
     #[serde(default)]
+    #[schema(schema_with = crate::app::schema::opt_rate)]
     pub commission_rate: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::app::schema::opt_rate)]
     pub cashback_rate: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::app::schema::opt_rate)]
     pub referral_rate: Option<String>,
 }
 

@@ -19,14 +19,19 @@ pub const MAX_HOLD_SECONDS: i64 = 86_400;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoldIn {
+    #[schema(schema_with = crate::app::schema::client_id)]
     pub redemption_id: String,
+    #[schema(schema_with = crate::app::schema::client_id)]
     pub user_id: String,
+    #[schema(schema_with = crate::app::schema::currency)]
     pub currency: String,
-    #[schema(value_type = String, example = "20.00")]
+    #[schema(schema_with = crate::app::schema::positive_money)]
     pub amount: Value,
     #[serde(default)]
+    #[schema(schema_with = crate::app::schema::opt_long_id)]
     pub order_id: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 86400)]
     pub hold_seconds: Option<i64>,
 }
 
@@ -34,15 +39,16 @@ pub struct HoldIn {
 #[serde(deny_unknown_fields)]
 pub struct CaptureIn {
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::app::schema::opt_positive_money)]
     pub amount: Option<Value>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreditRefundIn {
+    #[schema(schema_with = crate::app::schema::long_id)]
     pub refund_id: String,
-    #[schema(value_type = String)]
+    #[schema(schema_with = crate::app::schema::positive_money)]
     pub amount: Value,
 }
 

@@ -1,7 +1,7 @@
 //! Reserve deposits (API.md §6): the platform's own cash into the reserve, never a wallet.
 
-use super::error::{err, ApiResult, Code};
-use super::input::{client_id, currency, money, positive};
+use super::error::ApiResult;
+use super::input::{client_id, currency, money, positive, text};
 use super::{idem, Outcome, Services};
 use crate::domain::engine;
 use crate::domain::money::format_minor;
@@ -14,19 +14,20 @@ use serde_json::{json, Value};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DepositIn {
+    #[schema(schema_with = crate::app::schema::client_id)]
     pub deposit_id: String,
+    #[schema(schema_with = crate::app::schema::currency)]
     pub currency: String,
-    #[schema(value_type = String, example = "10000.00")]
+    #[schema(schema_with = crate::app::schema::positive_money)]
     pub amount: Value,
+    #[schema(schema_with = crate::app::schema::text)]
     pub reference: String,
 }
 
 pub fn deposit(conn: &mut DbConn, svc: &Services, operator: &str, input: DepositIn, now: i64) -> ApiResult<Outcome> {
     let id = client_id("deposit_id", &input.deposit_id)?;
     let raw = money("amount", &input.amount)?;
-    if input.reference.trim().is_empty() || input.reference.chars().count() > 500 {
-        return Err(err(Code::InvalidRequest, "reference must be 1-500 characters"));
-    }
+    text("reference", &input.reference, 500)?;
     let scope = idem::scope(&["deposit"]);
     let resolved = currency(&input.currency).and_then(|c| Ok((c, positive("amount", &raw, c)?)));
     let (cur, amount) = idem::deferred(conn, &scope, &id, resolved)?;

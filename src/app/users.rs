@@ -14,8 +14,10 @@ use serde_json::{json, Value};
 #[serde(deny_unknown_fields)]
 pub struct UserIn {
     #[serde(default)]
+    #[schema(schema_with = crate::app::schema::opt_client_id)]
     pub referrer_id: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::app::schema::opt_destinations)]
     pub payout_destinations: Option<Vec<String>>,
 }
 

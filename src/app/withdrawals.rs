@@ -2,7 +2,7 @@
 //! rejected. The full amount leaves available at the request; a rejection returns all of it.
 
 use super::error::{err, ApiResult, Code};
-use super::input::{client_id, currency, money, positive};
+use super::input::{client_id, currency, money, positive, text};
 use super::{catchup, cursor, idem, Outcome, Services};
 use crate::domain::engine::{self, WithdrawalStatus};
 use crate::domain::money::{format_minor, Currency};
@@ -16,33 +16,38 @@ use serde_json::{json, Value};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsIn {
-    #[schema(value_type = String, example = "10.00")]
+    #[schema(schema_with = crate::app::schema::positive_money)]
     pub minimum: Value,
-    #[schema(value_type = String, example = "0.00")]
+    #[schema(schema_with = crate::app::schema::money)]
     pub fee: Value,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WithdrawalIn {
+    #[schema(schema_with = crate::app::schema::client_id)]
     pub withdrawal_id: String,
+    #[schema(schema_with = crate::app::schema::currency)]
     pub currency: String,
-    #[schema(value_type = String, example = "50.00")]
+    #[schema(schema_with = crate::app::schema::positive_money)]
     pub amount: Value,
+    #[schema(schema_with = crate::app::schema::destination)]
     pub destination: String,
-    #[schema(value_type = String, example = "0.00")]
+    #[schema(schema_with = crate::app::schema::money)]
     pub expected_fee: Value,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaidIn {
+    #[schema(schema_with = crate::app::schema::text)]
     pub reference: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectIn {
+    #[schema(schema_with = crate::app::schema::text)]
     pub reason: String,
 }
 
@@ -164,9 +169,7 @@ pub fn finish(
     note: &str,
     now: i64,
 ) -> ApiResult<Value> {
-    if note.trim().is_empty() || note.chars().count() > 500 {
-        return Err(err(Code::InvalidRequest, "reference or reason must be 1-500 characters"));
-    }
+    text(if paid { "reference" } else { "reason" }, note, 500)?;
     let mut row = known(conn, id)?;
     let action = if paid { "paid" } else { "reject" };
     let scope = idem::scope(&["withdrawal", action]);

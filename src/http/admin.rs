@@ -52,7 +52,7 @@ pub async fn rekey(req: HttpRequest, st: St) -> HttpResult {
 
 /// A merchant settlement: commission received, store credit paid, commission refunded.
 #[utoipa::path(post, path = "/v1/admin/merchants/{id}/settlements", tag = "admin", request_body = SettlementIn,
-    responses((status = 201, description = "booked")), security(("admin" = [])))]
+    responses((status = 201, description = "booked"), (status = 200, description = "the same request again: its first answer")), security(("admin" = [])))]
 pub async fn settle(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
     let (op, body) = auth::admin_body(&req, payload, &st).await?;
     let body: SettlementIn = input::json(&body)?;
@@ -62,7 +62,7 @@ pub async fn settle(req: HttpRequest, path: web::Path<String>, payload: web::Pay
 
 /// Writes off clawback debt (at most the user's debt).
 #[utoipa::path(post, path = "/v1/admin/clawbacks/{user_id}/write-off", tag = "admin", request_body = WriteOffIn,
-    responses((status = 201, description = "booked")), security(("admin" = [])))]
+    responses((status = 201, description = "booked"), (status = 200, description = "the same request again: its first answer")), security(("admin" = [])))]
 pub async fn write_off(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
     let (op, body) = auth::admin_body(&req, payload, &st).await?;
     let body: WriteOffIn = input::json(&body)?;
@@ -72,7 +72,7 @@ pub async fn write_off(req: HttpRequest, path: web::Path<String>, payload: web::
 
 /// A balanced correcting entry naming the entry it corrects.
 #[utoipa::path(post, path = "/v1/admin/adjustments", tag = "admin", request_body = AdjustmentIn,
-    responses((status = 201, description = "booked")), security(("admin" = [])))]
+    responses((status = 201, description = "booked"), (status = 200, description = "the same request again: its first answer")), security(("admin" = [])))]
 pub async fn adjust(req: HttpRequest, payload: web::Payload, st: St) -> HttpResult {
     let (op, body) = auth::admin_body(&req, payload, &st).await?;
     let body: AdjustmentIn = input::json(&body)?;
@@ -82,10 +82,15 @@ pub async fn adjust(req: HttpRequest, payload: web::Payload, st: St) -> HttpResu
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    #[param(schema_with = crate::app::schema::period_bound)]
     from: Option<String>,
+    #[param(schema_with = crate::app::schema::period_bound)]
     to: Option<String>,
+    #[param(schema_with = crate::app::schema::cursor)]
     cursor: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -119,7 +124,7 @@ pub async fn put_withdrawal_settings(
 
 /// The platform's own cash into the reserve.
 #[utoipa::path(post, path = "/v1/admin/reserve/deposits", tag = "admin", request_body = DepositIn,
-    responses((status = 201, description = "booked")), security(("admin" = [])))]
+    responses((status = 201, description = "booked"), (status = 200, description = "the same request again: its first answer")), security(("admin" = [])))]
 pub async fn deposit(req: HttpRequest, payload: web::Payload, st: St) -> HttpResult {
     let (op, body) = auth::admin_body(&req, payload, &st).await?;
     let body: DepositIn = input::json(&body)?;
@@ -129,9 +134,13 @@ pub async fn deposit(req: HttpRequest, payload: web::Payload, st: St) -> HttpRes
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct WithdrawalsQuery {
+    #[param(schema_with = crate::app::schema::withdrawal_status)]
     status: Option<String>,
+    #[param(schema_with = crate::app::schema::cursor)]
     cursor: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -184,7 +193,7 @@ pub async fn put_merchant(req: HttpRequest, path: web::Path<String>, payload: we
 }
 
 /// Adds a signing secret (at most two active); a generated one is shown once.
-#[utoipa::path(post, path = "/v1/admin/merchants/{id}/secrets", tag = "admin", request_body = SecretIn,
+#[utoipa::path(post, path = "/v1/admin/merchants/{id}/secrets", tag = "admin", request_body = Option<SecretIn>,
     responses((status = 201, description = "added")), security(("admin" = [])))]
 pub async fn add_secret(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
     let (op, body) = auth::admin_body(&req, payload, &st).await?;
@@ -227,7 +236,7 @@ pub async fn get_programs(req: HttpRequest, path: web::Path<String>, st: St) -> 
 }
 
 /// A user set up by an operator: only operators change its referrer and destinations.
-#[utoipa::path(put, path = "/v1/admin/users/{user_id}", tag = "admin", request_body = UserIn,
+#[utoipa::path(put, path = "/v1/admin/users/{user_id}", tag = "admin", request_body = Option<UserIn>,
     responses((status = 201, description = "created"), (status = 200, description = "updated")), security(("admin" = [])))]
 pub async fn put_user(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
     let (op, body) = auth::admin_body(&req, payload, &st).await?;

@@ -26,7 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 type St = web::Data<AppState>;
 
 /// Create or update a user: referrer (once) and payout destinations.
-#[utoipa::path(put, path = "/v1/users/{user_id}", tag = "checkout", request_body = UserIn,
+#[utoipa::path(put, path = "/v1/users/{user_id}", tag = "checkout", request_body = Option<UserIn>,
     responses((status = 201, description = "created"), (status = 200, description = "updated")))]
 pub async fn put_user(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
     let signed = auth::merchant(&req, payload, &st).await?;
@@ -97,7 +97,7 @@ fn empty(body: &[u8]) -> Result<(), crate::app::error::ApiError> {
 /// Holds store credit for a checkout, with the user's consent (a wallet token).
 #[utoipa::path(post, path = "/v1/redemptions", tag = "store credit", request_body = HoldIn,
     params(("X-Cashback-User-Token" = String, Header, description = "a wallet token of the user")),
-    responses((status = 201, description = "held")))]
+    responses((status = 201, description = "held"), (status = 200, description = "the same request again: its first answer")))]
 pub async fn hold(req: HttpRequest, payload: web::Payload, st: St) -> HttpResult {
     // Both credentials first (401), then the body (413, 401, 415, 400), then consent (403).
     let creds = auth::merchant_credentials(&req, &st).await?;
@@ -124,7 +124,7 @@ pub async fn get_redemption(req: HttpRequest, path: web::Path<String>, payload: 
 }
 
 /// Captures up to the held amount; the rest returns to available in the same entry.
-#[utoipa::path(post, path = "/v1/redemptions/{id}/capture", tag = "store credit", request_body = CaptureIn,
+#[utoipa::path(post, path = "/v1/redemptions/{id}/capture", tag = "store credit", request_body = Option<CaptureIn>,
     responses((status = 200, description = "captured")))]
 pub async fn capture(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
     let signed = auth::merchant(&req, payload, &st).await?;
@@ -143,7 +143,7 @@ pub async fn void(req: HttpRequest, path: web::Path<String>, payload: web::Paylo
 
 /// Credit spent on an order that was refunded goes back to available.
 #[utoipa::path(post, path = "/v1/redemptions/{id}/refunds", tag = "store credit", request_body = CreditRefundIn,
-    responses((status = 201, description = "credited back")))]
+    responses((status = 201, description = "credited back"), (status = 200, description = "the same request again: its first answer")))]
 pub async fn credit_refund(req: HttpRequest, path: web::Path<String>, payload: web::Payload, st: St) -> HttpResult {
     let signed = auth::merchant(&req, payload, &st).await?;
     let body: CreditRefundIn = input::json(&signed.body)?;

@@ -50,9 +50,6 @@ type Report = fn(&mut crate::store::DbConn, i64, i64, &mut dyn std::io::Write) -
 async fn period_report(req: HttpRequest, st: web::Data<AppState>, report: Report) -> HttpResult {
     auth::admin(&req, &st)?;
     let q: PeriodQuery = super::wallet::query(&req)?;
-    if q.status.is_some() {
-        return Err(err(Code::InvalidRequest, "this export takes from, to and format"));
-    }
     let (from, to) = period(&q, &st.svc)?;
     let to = if to == i64::MAX { st.clock.now() + 1 } else { to };
     let body = st
@@ -84,9 +81,13 @@ pub const RECONCILE_LIMIT: usize = 100 * 1024 * 1024;
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReconcileQuery {
+    #[param(schema_with = crate::app::schema::client_id, required = true)]
     merchant_id: String,
+    #[param(schema_with = crate::app::schema::period_bound, required = true)]
     from: String,
+    #[param(schema_with = crate::app::schema::period_bound, required = true)]
     to: String,
 }
 
@@ -110,11 +111,29 @@ pub async fn reconcile(req: HttpRequest, payload: web::Payload, st: web::Data<Ap
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
+    #[param(schema_with = crate::app::schema::period_bound)]
     from: Option<String>,
+    #[param(schema_with = crate::app::schema::period_bound)]
     to: Option<String>,
-    status: Option<String>,
+    #[param(schema_with = crate::app::schema::csv_only)]
     format: Option<String>,
+}
+
+/// The payouts export's: a period and a withdrawal status.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PayoutsQuery {
+    #[param(schema_with = crate::app::schema::period_bound)]
+    from: Option<String>,
+    #[param(schema_with = crate::app::schema::period_bound)]
+    to: Option<String>,
+    #[param(schema_with = crate::app::schema::csv_only)]
+    format: Option<String>,
+    #[param(schema_with = crate::app::schema::withdrawal_status)]
+    status: Option<String>,
 }
 
 fn period(q: &PeriodQuery, svc: &crate::app::Services) -> Result<(i64, i64), crate::app::error::ApiError> {
@@ -126,12 +145,13 @@ fn period(q: &PeriodQuery, svc: &crate::app::Services) -> Result<(i64, i64), cra
 }
 
 /// Withdrawals requested in [from, to), by status; read only.
-#[utoipa::path(get, path = "/v1/admin/exports/payouts", tag = "finance", params(PeriodQuery),
+#[utoipa::path(get, path = "/v1/admin/exports/payouts", tag = "finance", params(PayoutsQuery),
     responses((status = 200, description = "CSV")), security(("admin" = [])))]
 pub async fn payouts_export(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
     auth::admin(&req, &st)?;
-    let q: PeriodQuery = super::wallet::query(&req)?;
-    let (from, to) = period(&q, &st.svc)?;
+    let q: PayoutsQuery = super::wallet::query(&req)?;
+    let period_q = PeriodQuery { from: q.from, to: q.to, format: q.format };
+    let (from, to) = period(&period_q, &st.svc)?;
     let svc = st.svc.clone();
     let body = st.read(move |c| crate::app::payouts::export(c, &svc, from, to, q.status.as_deref())).await?;
     Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(body))
@@ -143,9 +163,6 @@ pub async fn payouts_export(req: HttpRequest, st: web::Data<AppState>) -> HttpRe
 pub async fn audit_export(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
     auth::admin(&req, &st)?;
     let q: PeriodQuery = super::wallet::query(&req)?;
-    if q.status.is_some() {
-        return Err(err(Code::InvalidRequest, "the audit export takes from, to and format"));
-    }
     let (from, to) = period(&q, &st.svc)?;
     let svc = st.svc.clone();
     let body = st.read(move |c| crate::app::payouts::audit_csv(c, &svc, from, to)).await?;
@@ -171,9 +188,13 @@ pub async fn payout_batch(req: HttpRequest, payload: web::Payload, st: web::Data
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct JournalQuery {
+    #[param(schema_with = crate::app::schema::period_bound)]
     from: Option<String>,
+    #[param(schema_with = crate::app::schema::period_bound)]
     to: Option<String>,
+    #[param(schema_with = crate::app::schema::journal_format)]
     format: Option<String>,
 }
 
@@ -213,9 +234,13 @@ pub async fn journal_export(req: HttpRequest, st: web::Data<AppState>) -> HttpRe
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TrialQuery {
+    #[param(schema_with = crate::app::schema::date)]
     as_of: Option<String>,
+    #[param(schema_with = crate::app::schema::csv_only)]
     format: Option<String>,
+    #[param(schema_with = crate::app::schema::class_only)]
     by: Option<String>,
 }
 

@@ -34,7 +34,7 @@ use utoipa::{Modify, OpenApi};
         reserve::DepositIn, corrections::SettlementIn, corrections::WriteOffIn, corrections::AdjustmentIn,
         corrections::AdjustmentPostingIn, payouts::BatchIn, shop_hooks::IntegrationIn,
     )),
-    modifiers(&Security, &Problems),
+    modifiers(&Security, &Problems, &PathParams),
 )]
 struct ApiDoc;
 
@@ -97,6 +97,38 @@ impl Modify for Problems {
                             .build()
                             .into()
                     });
+                }
+            }
+        }
+    }
+}
+
+/// Path parameters carry the grammar of their ids (`app::schema`), by name: every route names
+/// its parameters after what they hold. And the reconcile call's query parameters are required:
+/// utoipa drops `required` from a parameter whose schema is `schema_with`.
+struct PathParams;
+
+impl Modify for PathParams {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use crate::app::schema;
+        use utoipa::openapi::path::ParameterIn;
+        for item in doc.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                for p in op.parameters.iter_mut().flatten().filter(|p| p.parameter_in == ParameterIn::Query) {
+                    if op.operation_id.as_deref() == Some("reconcile") {
+                        p.required = utoipa::openapi::Required::True;
+                    }
+                }
+                for p in op.parameters.iter_mut().flatten().filter(|p| p.parameter_in == ParameterIn::Path) {
+                    let grammar = match p.name.as_str() {
+                        "order_id" => schema::long_id(),
+                        "currency" => schema::currency(),
+                        "platform" => schema::one_of(&["shopify", "woocommerce"]),
+                        "id" | "user_id" | "merchant_id" | "secret_id" => schema::client_id(),
+                        other => panic!("path parameter {other} has no grammar in http::openapi::PathParams"),
+                    };
+                    p.schema = Some(grammar.into());
                 }
             }
         }

@@ -13,9 +13,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EntriesQuery {
+    #[param(schema_with = crate::app::schema::currency)]
     currency: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    #[param(schema_with = crate::app::schema::cursor)]
     cursor: Option<String>,
 }
 
@@ -41,7 +45,7 @@ pub async fn entries(req: HttpRequest, st: web::Data<AppState>) -> HttpResult {
 
 /// Withdraw to one of the payout destinations the shop registered, at the fee shown before.
 #[utoipa::path(post, path = "/v1/wallet/withdrawals", tag = "wallet", request_body = WithdrawalIn,
-    responses((status = 201, description = "requested")), security(("wallet" = [])))]
+    responses((status = 201, description = "requested"), (status = 200, description = "the same request again: its first answer")), security(("wallet" = [])))]
 pub async fn withdraw(req: HttpRequest, payload: web::Payload, st: web::Data<AppState>) -> HttpResult {
     let who = auth::wallet_user(&req, &st).await?;
     who.check_csrf(&req)?;

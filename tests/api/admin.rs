@@ -114,6 +114,24 @@ async fn the_openapi_document_covers_every_endpoint() {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from /openapi.json");
     }
     assert!(doc["components"]["schemas"]["OrderIn"].is_object());
+    // Every parameter is where the route reads it, with its grammar (.ci/schemathesis/run holds
+    // the service to the document).
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                let place = p["in"].as_str().unwrap();
+                let braces = format!("{{{name}}}");
+                assert_eq!(place == "path", path.contains(&braces), "{method} {path}: {name} is in {place}");
+                if place == "path" {
+                    let s = &p["schema"];
+                    assert!(s["pattern"].is_string() || s["enum"].is_array(), "{method} {path}: {name} has no grammar");
+                }
+            }
+        }
+    }
+    let amount = &doc["components"]["schemas"]["OrderIn"]["properties"]["amount"];
+    assert_eq!(amount["pattern"], cashback::app::schema::POSITIVE_MONEY);
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }

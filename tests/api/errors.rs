@@ -73,6 +73,11 @@ async fn bad_bodies_are_400_and_change_nothing() {
     problem(app.post("/v1/orders", &missing).await, 400, "invalid_request").await;
     let r = app.signed_raw(MERCHANT, SECRET, Method::POST, "/v1/orders", "{not json".into(), now).await;
     problem(r, 400, "invalid_request").await;
+    // serde reads a struct from an array too; the API takes objects only.
+    let array = json!(["N1", "u-42", "CNY", "100.00", rfc3339(now)]).to_string();
+    let r = app.signed_raw(MERCHANT, SECRET, Method::POST, "/v1/orders", array, now).await;
+    problem(r, 400, "invalid_request").await;
+    problem(app.put("/v1/users/u-42", &json!([null, null])).await, 400, "invalid_request").await;
     for (case, body) in [
         ("reserved id", json!({"refund_id": "cancel", "amount": "1.00"})),
         ("before paid_at", json!({"refund_id": "R", "amount": "1.00", "refunded_at": rfc3339(now - 3600)})),

@@ -54,6 +54,7 @@ pub struct Delivery {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntegrationIn {
+    #[schema(schema_with = crate::app::schema::secret)]
     pub secret: String,
 }
 
