@@ -184,7 +184,11 @@ pub fn rekey(conn: &mut DbConn, svc: &Services, operator: &str, now: i64) -> Api
         }
         match svc.secrets.open(&sealed) {
             Some(plain) => {
-                repo::reseal(conn, table, &key, &svc.secrets.seal(&plain))?;
+                // The rows were listed in this same transaction, so each is there to update.
+                let changed = repo::reseal(conn, table, &key, &svc.secrets.seal(&plain))?;
+                if changed != 1 {
+                    return Err(err(Code::Internal, format!("re-sealing {table} {key:?} changed {changed} rows")));
+                }
                 resealed += 1;
             }
             None => unreadable += 1,

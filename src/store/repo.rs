@@ -1188,22 +1188,20 @@ pub fn sealed_secrets(conn: &mut DbConn) -> Q<Vec<(&'static str, String, String)
 }
 
 /// Stores a secret sealed again (see `sealed_secrets` for the keys).
-pub fn reseal(conn: &mut DbConn, table: &str, key: &str, sealed: &str) -> Q<()> {
+/// Replaces one stored secret's ciphertext; the rows it changed (1, or 0 if the row is gone).
+pub fn reseal(conn: &mut DbConn, table: &str, key: &str, sealed: &str) -> Q<usize> {
     match table {
-        "merchant_secrets" => diesel::update(merchant_secrets::table.find(key))
-            .set(merchant_secrets::secret_enc.eq(sealed))
-            .execute(conn)
-            .map(drop),
-        "merchants" => diesel::update(merchants::table.find(key))
-            .set(merchants::wallet_secret_enc.eq(sealed))
-            .execute(conn)
-            .map(drop),
+        "merchant_secrets" => {
+            diesel::update(merchant_secrets::table.find(key)).set(merchant_secrets::secret_enc.eq(sealed)).execute(conn)
+        }
+        "merchants" => {
+            diesel::update(merchants::table.find(key)).set(merchants::wallet_secret_enc.eq(sealed)).execute(conn)
+        }
         _ => {
             let (m, p) = key.split_once('/').unwrap_or((key, ""));
             diesel::update(shop_integrations::table.find((m, p)))
                 .set(shop_integrations::secret_enc.eq(sealed))
                 .execute(conn)
-                .map(drop)
         }
     }
 }
