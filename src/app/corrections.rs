@@ -159,6 +159,7 @@ pub struct AdjustmentIn {
     /// The entry this corrects (an `entry_id` as the exports and the wallet show it).
     #[schema(schema_with = crate::app::schema::entry_id)]
     pub corrects_entry_id: Value,
+    #[schema(min_items = 1, max_items = 100)]
     pub postings: Vec<AdjustmentPostingIn>,
 }
 
@@ -177,7 +178,9 @@ pub fn adjust(conn: &mut DbConn, svc: &Services, operator: &str, input: Adjustme
     let id = client_id("adjustment_id", &input.adjustment_id)?;
     text("reason", &input.reason, 500)?;
     let corrects = match &input.corrects_entry_id {
-        Value::Number(n) => n.as_i64(),
+        Value::Number(n) => {
+            n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f < 9.0e15).map(|f| f as i64))
+        }
         Value::String(s) => s.parse::<i64>().ok(),
         _ => None,
     }

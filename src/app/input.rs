@@ -6,6 +6,7 @@ use super::error::{err, ApiResult, Code};
 use crate::domain::money::{Currency, RawAmount};
 use crate::domain::time::parse_ts;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Parses a JSON body into `T` (whose serde attributes reject unknown fields). An empty body
@@ -20,6 +21,33 @@ pub fn json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| err(Code::InvalidRequest, format!("invalid JSON body: {e}")))
 }
 
+/// A JSON integer, also written with a zero fraction (`7.0`): JSON Schema counts both as
+/// integers, and so does the document.
+pub fn whole_number<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error;
+    let n = serde_json::Number::deserialize(d)?;
+    let v = n
+        .as_i64()
+        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
+        .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number")))?;
+    T::try_from(v).map_err(|_| D::Error::custom(format!("{n} is out of range")))
+}
+
+/// The same for an optional field.
+pub fn opt_whole_number<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    #[derive(serde::Deserialize)]
+    struct W<T: TryFrom<i64>>(#[serde(deserialize_with = "whole_number")] T);
+    Option::<W<T>>::deserialize(d).map(|o| o.map(|w| w.0))
+}
+
 /// A client-chosen id: 1–64 characters of `[A-Za-z0-9._:-]`.
 pub fn client_id(field: &str, v: &str) -> ApiResult<String> {
     let ok = (1..=64).contains(&v.len())
@@ -28,6 +56,16 @@ pub fn client_id(field: &str, v: &str) -> ApiResult<String> {
         return Err(err(Code::InvalidRequest, format!("{field} must be 1-64 characters of A-Z a-z 0-9 . _ : -")));
     }
     Ok(v.to_string())
+}
+
+/// A merchant id: a client id without ':' (`<merchant_id>:<customer id>` names a shop's own
+/// customers; a ':' would make that ambiguous).
+pub fn merchant_id(field: &str, v: &str) -> ApiResult<String> {
+    let id = client_id(field, v)?;
+    if id.contains(':') {
+        return Err(err(Code::InvalidRequest, format!("{field} may not contain ':'")));
+    }
+    Ok(id)
 }
 
 /// `order_id` and `refund_id`: 1–255 printable characters.
@@ -75,10 +113,28 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// Free text (reasons, references, names): 1 to `max` printable characters, not only spaces.
+/// A reason on the ledger (adjustments, write-offs, settlements): 1 to `max` printable
+/// characters, not only spaces.
 pub fn text(field: &str, v: &str, max: usize) -> ApiResult<()> {
     if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
         return Err(err(Code::InvalidRequest, format!("{field} must be 1-{max} printable characters")));
+    }
+    Ok(())
+}
+
+/// An operator's note (deposit references, a withdrawal's payment reference or rejection
+/// reason, a merchant's name): 1 to `max` characters, line breaks allowed, not only spaces.
+pub fn note(field: &str, v: &str, max: usize) -> ApiResult<()> {
+    if v.trim().is_empty() || v.chars().count() > max {
+        return Err(err(Code::InvalidRequest, format!("{field} must be 1-{max} characters, not only spaces")));
+    }
+    Ok(())
+}
+
+/// A signing secret: 1–512 printable characters.
+pub fn secret(field: &str, s: &str) -> ApiResult<()> {
+    if s.is_empty() || s.chars().count() > 512 || s.chars().any(char::is_control) {
+        return Err(err(Code::InvalidRequest, format!("{field} must be 1-512 printable characters")));
     }
     Ok(())
 }

@@ -27,6 +27,7 @@ pub struct ProgramIn {
     #[schema(schema_with = crate::app::schema::opt_rate)]
     pub referral_rate: Option<String>,
     #[schema(maximum = 3650)]
+    #[serde(deserialize_with = "super::input::whole_number")]
     pub hold_days: u32,
     #[serde(default)]
     #[schema(schema_with = crate::app::schema::opt_positive_money)]

@@ -30,7 +30,7 @@ pub struct HoldIn {
     #[serde(default)]
     #[schema(schema_with = crate::app::schema::opt_long_id)]
     pub order_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::input::opt_whole_number")]
     #[schema(minimum = 1, maximum = 86400)]
     pub hold_seconds: Option<i64>,
 }

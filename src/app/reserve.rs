@@ -1,7 +1,7 @@
 //! Reserve deposits (API.md §6): the platform's own cash into the reserve, never a wallet.
 
 use super::error::ApiResult;
-use super::input::{client_id, currency, money, positive, text};
+use super::input::{client_id, currency, money, note, positive};
 use super::{idem, Outcome, Services};
 use crate::domain::engine;
 use crate::domain::money::format_minor;
@@ -20,14 +20,14 @@ pub struct DepositIn {
     pub currency: String,
     #[schema(schema_with = crate::app::schema::positive_money)]
     pub amount: Value,
-    #[schema(schema_with = crate::app::schema::text)]
+    #[schema(schema_with = crate::app::schema::note)]
     pub reference: String,
 }
 
 pub fn deposit(conn: &mut DbConn, svc: &Services, operator: &str, input: DepositIn, now: i64) -> ApiResult<Outcome> {
     let id = client_id("deposit_id", &input.deposit_id)?;
     let raw = money("amount", &input.amount)?;
-    text("reference", &input.reference, 500)?;
+    note("reference", &input.reference, 500)?;
     let scope = idem::scope(&["deposit"]);
     let resolved = currency(&input.currency).and_then(|c| Ok((c, positive("amount", &raw, c)?)));
     let (cur, amount) = idem::deferred(conn, &scope, &id, resolved)?;

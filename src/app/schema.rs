@@ -26,13 +26,18 @@ pub const LONG_ID: &str = r"^[^\u0000-\u001f\u007f-\u009f]+$";
 pub const CURRENCY: &str = r"^[A-Z]{3}$";
 /// A rate: 0 to 1, at most 6 decimals.
 pub const RATE: &str = r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?)$";
-/// Free text (reasons, references, names): printable, not only spaces (the length is
-/// `maxLength`).
-pub const TEXT: &str = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$";
+/// A reason on the ledger: printable, not only white space (`char::is_whitespace`, spelled out:
+/// engines disagree on `\s`); the length is `maxLength`.
+pub const TEXT: &str = r"^[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$";
+/// An operator's note: any characters, line breaks included, not only white space.
+pub const NOTE: &str = r"^[\s\S]*[^\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][\s\S]*$";
+/// A merchant id: a client id without ':' (`<merchant>:<customer>` names a shop's customers).
+pub const MERCHANT_ID: &str = r"^[A-Za-z0-9._-]{1,64}$";
 /// A signing secret: 1–512 printable characters.
 pub const SECRET: &str = r"^[^\u0000-\u001f\u007f-\u009f]+$";
 /// An entry id as the exports show it, as a string (a JSON integer is accepted too).
 pub const ENTRY_ID: &str = r"^[1-9][0-9]{0,17}$";
+const MAX_ENTRY_ID: i64 = 999_999_999_999_999_999;
 /// A payout destination, `<scheme>:<account>`.
 pub const DESTINATION: &str = r"^[a-z0-9-]+:[^\u0000-\u001f\u007f-\u009f]+$";
 
@@ -80,8 +85,14 @@ pub fn opt_rate() -> Object {
 pub fn text() -> Object {
     string(TEXT, "goodwill", false).max_length(Some(500)).build()
 }
-pub fn text_200() -> Object {
-    string(TEXT, "Demo Tea Shop", false).max_length(Some(200)).build()
+pub fn note() -> Object {
+    string(NOTE, "bank transfer 2026-11-30", false).max_length(Some(500)).build()
+}
+pub fn note_200() -> Object {
+    string(NOTE, "Demo Tea Shop", false).max_length(Some(200)).build()
+}
+pub fn merchant_id() -> Object {
+    string(MERCHANT_ID, "shop-1", false).build()
 }
 pub fn secret() -> Object {
     string(SECRET, "whsec_…", false).max_length(Some(512)).build()
@@ -113,6 +124,7 @@ pub fn entry_id() -> Object {
         .schema_type(SchemaType::from_iter([Type::String, Type::Integer]))
         .pattern(Some(ENTRY_ID))
         .minimum(Some(1))
+        .maximum(Some(MAX_ENTRY_ID))
         .examples(["42"])
         .build()
 }
@@ -195,7 +207,7 @@ mod tests {
     fn near(pattern: &'static str) -> impl Strategy<Value = String> {
         prop_oneof![
             "[-0-9.]{0,20}",
-            "[-0-9a-zA-Z._: \\t\u{0}\u{1f}\u{7f}\u{85}\u{a0}é中]{0,70}",
+            "[-0-9a-zA-Z._: \\t\n\u{0}\u{1f}\u{7f}\u{85}\u{a0}\u{2000}\u{3000}\u{feff}é中]{0,70}",
             pattern.trim_start_matches('^').trim_end_matches('$'),
         ]
     }
@@ -223,11 +235,13 @@ mod tests {
         fn ids(s in near(CLIENT_ID)) {
             prop_assert_eq!(matches(CLIENT_ID, None, &s), input::client_id("f", &s).is_ok(), "{:?}", s);
             prop_assert_eq!(matches(LONG_ID, Some(255), &s), input::long_id("f", &s).is_ok(), "{:?}", s);
+            prop_assert_eq!(matches(MERCHANT_ID, None, &s), input::merchant_id("f", &s).is_ok(), "{:?}", s);
         }
 
         #[test]
         fn text(s in near(TEXT)) {
             prop_assert_eq!(matches(TEXT, Some(500), &s), input::text("f", &s, 500).is_ok(), "{:?}", s);
+            prop_assert_eq!(matches(NOTE, Some(500), &s), input::note("f", &s, 500).is_ok(), "{:?}", s);
         }
 
         #[test]
@@ -245,7 +259,9 @@ mod tests {
                 &["", "00", "01", ".5", "5.", "-1", "1e3", " 1"][..],
             ),
             (POSITIVE_MONEY, &["0.01", "1", "0.0001"], &["0", "0.00", "00.1"]),
-            (TEXT, &["a", " a ", "goodwill"], &["", "   ", "a\nb", "\u{85}"]),
+            (TEXT, &["a", " a ", "goodwill", "\u{feff}"], &["", "   ", "a\nb", "\u{85}", "\u{3000}"]),
+            (NOTE, &["a", "line 1\nline 2", "\u{feff}"], &["", " \n\t", "\u{2028}"]),
+            (MERCHANT_ID, &["demo-shop", "a.b_c"], &["a:b", ""]),
             (RATE, &["0", "1", "0.112", "1.000000"], &["1.1", "0.1234567", ".5", "2"]),
         ] {
             for s in yes {

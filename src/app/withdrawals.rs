@@ -2,7 +2,7 @@
 //! rejected. The full amount leaves available at the request; a rejection returns all of it.
 
 use super::error::{err, ApiResult, Code};
-use super::input::{client_id, currency, money, positive, text};
+use super::input::{client_id, currency, money, positive};
 use super::{catchup, cursor, idem, Outcome, Services};
 use crate::domain::engine::{self, WithdrawalStatus};
 use crate::domain::money::{format_minor, Currency};
@@ -40,14 +40,14 @@ pub struct WithdrawalIn {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaidIn {
-    #[schema(schema_with = crate::app::schema::text)]
+    #[schema(schema_with = crate::app::schema::note)]
     pub reference: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectIn {
-    #[schema(schema_with = crate::app::schema::text)]
+    #[schema(schema_with = crate::app::schema::note)]
     pub reason: String,
 }
 
@@ -169,7 +169,7 @@ pub fn finish(
     note: &str,
     now: i64,
 ) -> ApiResult<Value> {
-    text(if paid { "reference" } else { "reason" }, note, 500)?;
+    super::input::note(if paid { "reference" } else { "reason" }, note, 500)?;
     let mut row = known(conn, id)?;
     let action = if paid { "paid" } else { "reject" };
     let scope = idem::scope(&["withdrawal", action]);

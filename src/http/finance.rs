@@ -83,7 +83,7 @@ pub const RECONCILE_LIMIT: usize = 100 * 1024 * 1024;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ReconcileQuery {
-    #[param(schema_with = crate::app::schema::client_id, required = true)]
+    #[param(schema_with = crate::app::schema::merchant_id, required = true)]
     merchant_id: String,
     #[param(schema_with = crate::app::schema::period_bound, required = true)]
     from: String,
@@ -103,6 +103,7 @@ pub async fn reconcile(req: HttpRequest, payload: web::Payload, st: web::Data<Ap
         return Err(err(Code::UnsupportedMediaType, "send the shop's order report as Content-Type: text/csv"));
     }
     let q: ReconcileQuery = super::wallet::query(&req)?;
+    crate::app::input::merchant_id("merchant_id", &q.merchant_id)?;
     let from = crate::app::corrections::bound("from", &q.from, &st.svc)?;
     let to = crate::app::corrections::bound("to", &q.to, &st.svc)?;
     let (csv, _) = st.read(move |c| crate::app::reconcile::run(c, &q.merchant_id, from, to, &body)).await?;

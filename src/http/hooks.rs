@@ -156,7 +156,7 @@ pub async fn put_integration(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ExceptionsQuery {
-    #[param(schema_with = crate::app::schema::client_id)]
+    #[param(schema_with = crate::app::schema::merchant_id)]
     merchant_id: Option<String>,
     #[param(schema_with = crate::app::schema::cursor)]
     cursor: Option<String>,
@@ -170,7 +170,7 @@ pub struct ExceptionsQuery {
 pub async fn exceptions(req: HttpRequest, st: St) -> HttpResult {
     auth::admin(&req, &st)?;
     let q: ExceptionsQuery = super::wallet::query(&req)?;
-    q.merchant_id.as_deref().map(|m| crate::app::input::client_id("merchant_id", m)).transpose()?;
+    q.merchant_id.as_deref().map(|m| crate::app::input::merchant_id("merchant_id", m)).transpose()?;
     let svc = st.svc.clone();
     let v =
         st.read(move |c| hooks::exceptions(c, &svc, q.merchant_id.as_deref(), q.cursor.as_deref(), q.limit)).await?;
@@ -181,7 +181,7 @@ pub async fn exceptions(req: HttpRequest, st: St) -> HttpResult {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct RetryQuery {
-    #[param(schema_with = crate::app::schema::client_id)]
+    #[param(schema_with = crate::app::schema::merchant_id)]
     merchant_id: Option<String>,
 }
 
@@ -191,7 +191,7 @@ pub struct RetryQuery {
 pub async fn retry_exceptions(req: HttpRequest, st: St) -> HttpResult {
     let op = auth::admin(&req, &st)?;
     let q: RetryQuery = super::wallet::query(&req)?;
-    q.merchant_id.as_deref().map(|m| crate::app::input::client_id("merchant_id", m)).transpose()?;
+    q.merchant_id.as_deref().map(|m| crate::app::input::merchant_id("merchant_id", m)).transpose()?;
     let svc = st.svc.clone();
     let v = st.write(move |c, now| hooks::retry_exceptions(c, &svc, &op, q.merchant_id.as_deref(), now)).await?;
     Ok(HttpResponse::Ok().json(v))

@@ -112,7 +112,7 @@ impl Modify for PathParams {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         use crate::app::schema;
         use utoipa::openapi::path::ParameterIn;
-        for item in doc.paths.paths.values_mut() {
+        for (path, item) in doc.paths.paths.iter_mut() {
             let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for op in ops.into_iter().flatten() {
                 for p in op.parameters.iter_mut().flatten().filter(|p| p.parameter_in == ParameterIn::Query) {
@@ -121,11 +121,14 @@ impl Modify for PathParams {
                     }
                 }
                 for p in op.parameters.iter_mut().flatten().filter(|p| p.parameter_in == ParameterIn::Path) {
+                    let merchant = path.starts_with("/v1/admin/merchants/{id}");
                     let grammar = match p.name.as_str() {
+                        "id" if merchant => schema::merchant_id(),
+                        "merchant_id" => schema::merchant_id(),
                         "order_id" => schema::long_id(),
                         "currency" => schema::currency(),
                         "platform" => schema::one_of(&["shopify", "woocommerce"]),
-                        "id" | "user_id" | "merchant_id" | "secret_id" => schema::client_id(),
+                        "id" | "user_id" | "secret_id" => schema::client_id(),
                         other => panic!("path parameter {other} has no grammar in http::openapi::PathParams"),
                     };
                     p.schema = Some(grammar.into());

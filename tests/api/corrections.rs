@@ -11,8 +11,13 @@ fn key(account: &str, owner: &str) -> (String, String, String) {
 }
 
 async fn settle(app: &TestApp, id: &str, received: &str, paid: &str, refunded: &str) -> reqwest::Response {
+    settle_at(app, id, received, paid, refunded, app.clock.now()).await
+}
+
+/// The same, settled at `at`: a replay must send the same instant (the clock moves on).
+async fn settle_at(app: &TestApp, id: &str, received: &str, paid: &str, refunded: &str, at: i64) -> reqwest::Response {
     let body = json!({"settlement_id": id, "currency": "CNY", "commission_received": received, "credit_paid": paid,
-        "commission_refunded": refunded, "settled_at": rfc3339(app.clock.now()), "reference": "bank statement"});
+        "commission_refunded": refunded, "settled_at": rfc3339(at), "reference": "bank statement"});
     app.admin(Method::POST, "/v1/admin/merchants/m1/settlements", Some(&body)).await
 }
 
@@ -34,8 +39,9 @@ async fn settlements_move_commission_and_credit_through_the_reserve() {
     assert_eq!(app.hold("H1", "u-42", "5.00").await.status(), 201);
     app.post("/v1/redemptions/H1/capture", &json!({})).await;
     problem(settle(&app, "ST3", "0.00", "5.00", "0.00").await, 409, "reserve_insufficient").await;
-    assert_eq!(settle(&app, "ST3", "20.00", "5.00", "0.00").await.status(), 201);
-    let again = settle(&app, "ST3", "20.00", "5.00", "0.00").await;
+    let at = app.clock.now();
+    assert_eq!(settle_at(&app, "ST3", "20.00", "5.00", "0.00", at).await.status(), 201);
+    let again = settle_at(&app, "ST3", "20.00", "5.00", "0.00", at).await;
     assert_eq!(again.status(), 200, "the same settlement again");
     let b = app.balances().await;
     assert_eq!(b[&key("assets:reserve", "")], 1_500);

@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MERCHANT: &str = "crash-shop";
 const SECRET: &str = "crash-shop-secret";
@@ -397,6 +398,21 @@ async fn killed_at_random_moments_it_loses_and_duplicates_nothing() {
     crash_run(url, dir.as_ref().map(|d| d.path()).unwrap_or(logs.path()), rounds).await;
 }
 
+/// Reads what the server sends within 10 s, up to the end of a head.
+async fn read_some(sock: &mut tokio::net::TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, sock.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
 /// Graceful shutdown (issue 6): on SIGTERM the server stops taking connections, finishes the
 /// requests in flight (actix's 30 s), and exits 0. An order whose body is still arriving when
 /// the signal comes is answered 201 and is in the ledger after a restart. Runs always (a few
@@ -414,35 +430,37 @@ async fn sigterm_finishes_the_requests_in_flight_then_exits() {
     let paid_at = chrono::DateTime::from_timestamp(now, 0).unwrap().to_rfc3339();
     let body = json!({"order_id": "T1", "user_id": "t-1", "currency": "CNY", "amount": "100.00", "paid_at": paid_at});
     let body = body.to_string();
-    let (head, tail) = body.as_bytes().split_at(body.len() / 2);
-    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Vec<u8>, std::io::Error>>();
-    tx.unbounded_send(Ok(head.to_vec())).unwrap();
-    let request = client
-        .post(format!("{base}/v1/orders"))
-        .header("Content-Type", "application/json")
-        .header("X-Cashback-Merchant", MERCHANT)
-        .header("X-Cashback-Signature", format!("t={now},v1={}", sign(SECRET, now, body.as_bytes())))
-        .body(reqwest::Body::wrap_stream(rx))
-        .send();
-    let in_flight = tokio::spawn(request);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // By hand over TCP, so the request is certainly in flight: the server has read its head and
+    // said `100 Continue` before the signal; its body follows after.
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/orders HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         X-Cashback-Merchant: {MERCHANT}\r\nX-Cashback-Signature: t={now},v1={}\r\nExpect: 100-continue\r\n\r\n",
+        body.len(),
+        sign(SECRET, now, body.as_bytes())
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_some(&mut sock).await;
+    assert!(answer.starts_with("HTTP/1.1 100 Continue"), "{answer}");
 
     let stopping = tokio::spawn(async move {
         let status = server.terminate().await;
         (server, status)
     });
     // The listener closes (a loaded machine may take a moment to deliver the signal).
+    let fresh = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while client.get(format!("{base}/healthz")).timeout(Duration::from_secs(1)).send().await.is_ok() {
-        assert!(Instant::now() < deadline, "new connections were still taken 10 s after SIGTERM");
+    loop {
+        match fresh.get(format!("{base}/healthz")).timeout(Duration::from_secs(2)).send().await {
+            Err(e) if e.is_connect() => break,
+            _ => assert!(Instant::now() < deadline, "new connections were still taken 10 s after SIGTERM"),
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    tx.unbounded_send(Ok(tail.to_vec())).unwrap();
-    drop(tx);
-    let answer = in_flight.await.unwrap().expect("the request in flight was answered");
-    let status = answer.status().as_u16();
-    let v: Value = answer.json().await.unwrap();
-    assert_eq!(status, 201, "{v}");
+    sock.write_all(body.as_bytes()).await.unwrap();
+    let answer = read_some(&mut sock).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "the order in flight was answered: {answer}");
     let (mut server, exit) = stopping.await.unwrap();
     assert!(exit.success(), "the server exited with {exit} after SIGTERM");
 

@@ -71,9 +71,7 @@ pub fn put_integration(
 ) -> ApiResult<Outcome> {
     let platform =
         Platform::parse(platform).ok_or_else(|| err(Code::NotFound, format!("no integration {platform:?}")))?;
-    if input.secret.is_empty() || input.secret.len() > 512 || input.secret.chars().any(char::is_control) {
-        return Err(err(Code::InvalidRequest, "secret must be 1-512 printable characters"));
-    }
+    crate::app::input::secret("secret", &input.secret)?;
     repo::merchant(conn, merchant)?.ok_or_else(|| err(Code::NotFound, format!("no merchant {merchant:?}")))?;
     let row = IntegrationRow {
         merchant_id: merchant.to_string(),
