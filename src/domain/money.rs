@@ -155,14 +155,23 @@ pub fn parse_positive(text: &str, currency: Currency) -> Result<i64, AmountError
 
 /// Prints minor units with exactly the currency's number of decimals.
 pub fn format_minor(minor: i64, currency: Currency) -> String {
+    let mut s = String::with_capacity(24);
+    write_minor(&mut s, minor, currency);
+    s
+}
+
+/// [`format_minor`] into a buffer the caller reuses (the exports write millions).
+pub fn write_minor(out: &mut String, minor: i64, currency: Currency) {
+    use std::fmt::Write;
     let m = currency.minor_units();
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
-    if m == 0 {
-        return format!("{sign}{abs}");
-    }
-    let scale = 10_u64.pow(m);
-    format!("{sign}{}.{:0width$}", abs / scale, abs % scale, width = m as usize)
+    let _ = if m == 0 {
+        write!(out, "{sign}{abs}")
+    } else {
+        let scale = 10_u64.pow(m);
+        write!(out, "{sign}{}.{:0width$}", abs / scale, abs % scale, width = m as usize)
+    };
 }
 
 #[cfg(test)]

@@ -46,8 +46,19 @@ fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// Writes the journal of entries recorded in [from, to) (`None`: unbounded).
+/// Writes the journal of entries recorded in [from, to) (`None`: unbounded), from one snapshot.
 pub fn write(
+    conn: &mut DbConn,
+    tz: Tz,
+    from: Option<i64>,
+    to: Option<i64>,
+    format: Format,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    crate::store::conn::snapshot(conn, |c| write_snapshot(c, tz, from, to, format, out))
+}
+
+fn write_snapshot(
     conn: &mut DbConn,
     tz: Tz,
     from: Option<i64>,
@@ -138,9 +149,14 @@ pub fn write(
                 money(r.balance_after_minor, &r.currency)
             )?;
         }
-        closing.insert((n.clone(), r.currency.clone()), r.balance_after_minor);
+        // Closing balances are beancount's alone (hledger asserts after every posting).
+        if bean {
+            closing.insert((n.clone(), r.currency.clone()), r.balance_after_minor);
+        }
         accounts.insert(n);
-        currencies.insert(r.currency.clone());
+        if !currencies.contains(&r.currency) {
+            currencies.insert(r.currency.clone());
+        }
         Ok(())
     })?;
     // Declarations, valid from the first date of the file.
@@ -186,6 +202,23 @@ fn tolerance_below_one_unit(cur: Currency) -> String {
     format!("0.{}1", "0".repeat(m - 1))
 }
 
+/// The last instant formatted, and its text.
+#[derive(Default)]
+struct Stamp {
+    at: Option<i64>,
+    text: String,
+}
+
+impl Stamp {
+    fn get(&mut self, t: i64, tz: Tz) -> &str {
+        if self.at != Some(t) {
+            self.at = Some(t);
+            self.text = crate::domain::time::format_ts(t, tz);
+        }
+        &self.text
+    }
+}
+
 fn csv(conn: &mut DbConn, tz: Tz, from: i64, to: i64, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut w = ::csv::Writer::from_writer(out);
     w.write_record([
@@ -205,39 +238,42 @@ fn csv(conn: &mut DbConn, tz: Tz, from: i64, to: i64, out: &mut dyn Write) -> an
         "program_version",
         "memo",
     ])?;
-    let ts = |t: i64| crate::domain::time::format_ts(t, tz);
-    // Looked up once per entry: the order's program version, and what an operator wrote.
+    // Many postings share an entry's second: each instant is formatted once.
+    let (mut recorded, mut occurred) = (Stamp::default(), Stamp::default());
+    let mut figures = [String::new(), String::new(), String::new()];
+    let mut entry_id = String::new();
+    // Once per entry: the order's program version, and what an operator wrote (looked up).
     let mut entry: Option<(i64, String, String)> = None;
     each_posting_with(conn, from, to, |conn, r| {
         if entry.as_ref().map(|e| e.0) != Some(r.entry_id) {
-            let version = match (&r.merchant_id, &r.order_id) {
-                (Some(m), Some(o)) => {
-                    repo::order_program_version(conn, m, o)?.map(|v| v.to_string()).unwrap_or_default()
-                }
-                _ => String::new(),
-            };
+            let version = r.program_version.map(|v| v.to_string()).unwrap_or_default();
             let memo = repo::entry_memo(conn, &r.kind, r.merchant_id.as_deref(), r.reference.as_deref())?;
             entry = Some((r.entry_id, version, memo.unwrap_or_default()));
+            entry_id = r.entry_id.to_string();
         }
         let (_, version, memo) = entry.as_ref().expect("set above");
         let cur = Currency::parse(&r.currency).expect("stored currency");
         let (dr, cr) = if r.amount_minor > 0 { (r.amount_minor, 0) } else { (0, -r.amount_minor) };
+        for (buf, v) in figures.iter_mut().zip([dr, cr, r.balance_after_minor]) {
+            buf.clear();
+            crate::domain::money::write_minor(buf, v, cur);
+        }
         w.write_record([
-            r.entry_id.to_string(),
-            ts(r.recorded_at),
-            ts(r.occurred_at),
-            r.kind.clone(),
-            r.account.clone(),
-            r.owner.clone(),
-            r.currency.clone(),
-            format_minor(dr, cur),
-            format_minor(cr, cur),
-            format_minor(r.balance_after_minor, cur),
-            r.merchant_id.clone().unwrap_or_default(),
-            r.order_id.clone().unwrap_or_default(),
-            r.reference.clone().unwrap_or_default(),
-            version.clone(),
-            memo.clone(),
+            entry_id.as_str(),
+            recorded.get(r.recorded_at, tz),
+            occurred.get(r.occurred_at, tz),
+            &r.kind,
+            &r.account,
+            &r.owner,
+            &r.currency,
+            &figures[0],
+            &figures[1],
+            &figures[2],
+            r.merchant_id.as_deref().unwrap_or_default(),
+            r.order_id.as_deref().unwrap_or_default(),
+            r.reference.as_deref().unwrap_or_default(),
+            version,
+            memo,
         ])?;
         Ok(())
     })?;

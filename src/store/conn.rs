@@ -80,6 +80,22 @@ impl DbUrl {
 }
 
 /// Applies the embedded migrations of the connection's backend.
+/// Runs `f` on one snapshot of the database: every query sees it as it was when the first one
+/// ran, whatever the writer commits meanwhile (SQLite: one read transaction, which also takes
+/// the file's shared lock once instead of once per statement; PostgreSQL: REPEATABLE READ,
+/// READ ONLY). For long reads such as the exports.
+pub fn snapshot<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    conn.transaction(|c| {
+        if let DbConn::Postgresql(pg) = c {
+            pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        f(c)
+    })
+}
+
 pub fn migrate(conn: &mut DbConn) -> Result<usize, StoreError> {
     let m = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migrate(e.to_string());
     match conn {

@@ -271,14 +271,6 @@ pub fn order(conn: &mut DbConn, merchant: &str, order_id: &str) -> Q<Option<Orde
 }
 
 /// The program version an order was booked under (for the journal export, once per entry).
-pub fn order_program_version(conn: &mut DbConn, merchant: &str, order_id: &str) -> Q<Option<i32>> {
-    crate::on_backend!(conn, |c| orders::table
-        .find((merchant, order_id))
-        .select(orders::program_version)
-        .first(c)
-        .optional())
-}
-
 pub fn insert_order(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
     crate::on_backend!(conn, |c| { diesel::insert_into(orders::table).values(o).execute(c).map(drop) })
 }
@@ -985,6 +977,8 @@ pub struct JournalRow {
     pub currency: String,
     pub amount_minor: i64,
     pub balance_after_minor: i64,
+    /// The program version of the entry's order, if it has one.
+    pub program_version: Option<i32>,
 }
 
 /// Postings of entries recorded in [from, to), in (recorded_at, entry id, posting id) order,
@@ -1000,6 +994,12 @@ pub fn journal_page(conn: &mut DbConn, from: i64, to: i64, after: (i64, i64, i64
         ($filter:expr, $n:expr) => {
             postings::table
                 .inner_join(entries::table)
+                .left_join(
+                    orders::table.on(orders::merchant_id
+                        .nullable()
+                        .eq(entries::merchant_id)
+                        .and(orders::order_id.nullable().eq(entries::order_id))),
+                )
                 .filter(entries::recorded_at.ge(from))
                 .filter(entries::recorded_at.lt(to))
                 .filter($filter)
@@ -1019,6 +1019,7 @@ pub fn journal_page(conn: &mut DbConn, from: i64, to: i64, after: (i64, i64, i64
                     postings::currency,
                     postings::amount_minor,
                     postings::balance_after_minor,
+                    orders::program_version.nullable(),
                 ))
                 .load::<JournalRow>(conn)
         };
