@@ -719,8 +719,6 @@ pub struct UserPosting {
     pub occurred_at: i64,
     pub merchant_id: Option<String>,
     pub order_id: Option<String>,
-    /// The buyer of the entry's order, if it has one (tells cashback from referral).
-    pub buyer: Option<String>,
 }
 
 /// A user's postings, newest first by (recorded_at, id), before the cursor.
@@ -738,13 +736,8 @@ pub fn user_postings(
         Account::Withdrawing.name(),
         Account::ClawbackReceivable.name(),
     ];
-    let order_of_entry = orders::table.on(orders::merchant_id
-        .nullable()
-        .eq(entries::merchant_id)
-        .and(orders::order_id.nullable().eq(entries::order_id)));
     let mut q = postings::table
         .inner_join(entries::table)
-        .left_join(order_of_entry)
         .filter(postings::owner.eq(user.to_string()))
         .filter(postings::account.eq_any(user_accounts))
         .into_boxed();
@@ -767,7 +760,6 @@ pub fn user_postings(
             entries::occurred_at,
             entries::merchant_id,
             entries::order_id,
-            orders::user_id.nullable(),
         ))
         .load(conn)
 }
