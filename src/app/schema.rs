@@ -41,67 +41,72 @@ const MAX_ENTRY_ID: i64 = 999_999_999_999_999_999;
 /// A payout destination, `<scheme>:<account>`.
 pub const DESTINATION: &str = r"^[a-z0-9-]+:[^\u0000-\u001f\u007f-\u009f]+$";
 
-fn string(pattern: &str, example: &str, nullable: bool) -> ObjectBuilder {
-    let ty = if nullable { SchemaType::from_iter([Type::String, Type::Null]) } else { SchemaType::new(Type::String) };
-    ObjectBuilder::new().schema_type(ty).pattern(Some(pattern)).examples([example])
+fn string(pattern: &str, example: &str) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)).examples([example])
+}
+
+/// The same string, or `null` (an optional field).
+fn nullable(mut o: Object) -> Object {
+    o.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+    o
 }
 
 pub fn money() -> Object {
-    string(MONEY, "0.00", false).build()
+    string(MONEY, "0.00").build()
 }
 pub fn opt_money() -> Object {
-    string(MONEY, "100.00", true).build()
+    nullable(money())
 }
 pub fn positive_money() -> Object {
-    string(POSITIVE_MONEY, "100.00", false).build()
+    string(POSITIVE_MONEY, "100.00").build()
 }
 pub fn opt_positive_money() -> Object {
-    string(POSITIVE_MONEY, "100.00", true).build()
+    nullable(positive_money())
 }
 pub fn signed_money() -> Object {
-    string(SIGNED_MONEY, "-10.00", false).build()
+    string(SIGNED_MONEY, "-10.00").build()
 }
 pub fn client_id() -> Object {
-    string(CLIENT_ID, "A1001", false).build()
+    string(CLIENT_ID, "A1001").build()
 }
 pub fn opt_client_id() -> Object {
-    string(CLIENT_ID, "alice", true).build()
+    nullable(client_id())
 }
 pub fn long_id() -> Object {
-    string(LONG_ID, "A1001", false).max_length(Some(255)).build()
+    string(LONG_ID, "A1001").max_length(Some(255)).build()
 }
 pub fn opt_long_id() -> Object {
-    string(LONG_ID, "A1001", true).max_length(Some(255)).build()
+    nullable(long_id())
 }
 pub fn currency() -> Object {
-    string(CURRENCY, "CNY", false).build()
+    string(CURRENCY, "CNY").build()
 }
 pub fn rate() -> Object {
-    string(RATE, "0.2", false).build()
+    string(RATE, "0.2").build()
 }
 pub fn opt_rate() -> Object {
-    string(RATE, "0.05", true).build()
+    nullable(rate())
 }
 pub fn text() -> Object {
-    string(TEXT, "goodwill", false).max_length(Some(500)).build()
+    string(TEXT, "goodwill").max_length(Some(500)).build()
 }
 pub fn note() -> Object {
-    string(NOTE, "bank transfer 2026-11-30", false).max_length(Some(500)).build()
+    string(NOTE, "bank transfer 2026-11-30").max_length(Some(500)).build()
 }
 pub fn note_200() -> Object {
-    string(NOTE, "Demo Tea Shop", false).max_length(Some(200)).build()
+    string(NOTE, "Demo Tea Shop").max_length(Some(200)).build()
 }
 pub fn merchant_id() -> Object {
-    string(MERCHANT_ID, "shop-1", false).build()
+    string(MERCHANT_ID, "shop-1").build()
 }
 pub fn secret() -> Object {
-    string(SECRET, "whsec_…", false).max_length(Some(512)).build()
+    string(SECRET, "whsec_…").max_length(Some(512)).build()
 }
 pub fn opt_secret() -> Object {
-    string(SECRET, "whsec_…", true).max_length(Some(512)).build()
+    nullable(secret())
 }
 pub fn destination() -> Object {
-    string(DESTINATION, "alipay:13800000000", false).max_length(Some(200)).build()
+    string(DESTINATION, "alipay:13800000000").max_length(Some(200)).build()
 }
 /// A user's payout destinations: at most 10, each once.
 pub fn opt_destinations() -> Array {
@@ -137,11 +142,7 @@ pub fn timestamp() -> Object {
         .build()
 }
 pub fn opt_timestamp() -> Object {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-        .examples(["2026-11-21T10:00:00+08:00"])
-        .build()
+    nullable(timestamp())
 }
 
 /// A period bound (`from`, `to`): a date (00:00 of it in the business time zone) or an RFC 3339
