@@ -72,7 +72,7 @@ pub fn run(a: SeedArgs) -> anyhow::Result<i32> {
     report.fact("db_bytes", bytes);
     report.fact("db_bytes_per_order", (bytes as f64 / orders_n.max(1) as f64).round());
     let mut c = bdb.connect()?;
-    report.fact("postings", crate::store::repo::count_postings(&mut c, i64::MIN, i64::MAX)?);
+    report.fact("postings", crate::store::journal::count_postings(&mut c, i64::MIN, i64::MAX)?);
     report.finish(a.target.json.as_deref())?;
     bdb.keep();
     Ok(0)

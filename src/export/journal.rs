@@ -5,10 +5,9 @@
 //! the file streams.
 
 use super::names;
-use super::{each_posting, each_posting_with, totals_before};
+use super::{each_posting, totals_before};
 use crate::domain::money::{format_minor, Currency};
-use crate::store::repo;
-use crate::store::repo::JournalRow;
+use crate::store::journal::Line;
 use crate::store::DbConn;
 use chrono::TimeZone;
 use chrono_tz::Tz;
@@ -107,27 +106,27 @@ fn write_snapshot(
         }
     }
     let mut current: Option<i64> = None;
-    each_posting(conn, lo, hi, |r: &JournalRow| {
+    each_posting(conn, lo, hi, |r: &Line<'_>| {
         if current != Some(r.entry_id) {
             current = Some(r.entry_id);
             let d = date(r.recorded_at, tz);
             first_date.get_or_insert_with(|| d.clone());
             last_date = Some(d.clone());
             let mut tags = vec![format!("entry:{}", r.entry_id)];
-            if let Some(m) = &r.merchant_id {
+            if let Some(m) = r.merchant_id {
                 tags.push(format!("merchant:{m}"));
             }
-            if let Some(o) = &r.order_id {
+            if let Some(o) = r.order_id {
                 tags.push(format!("order:{}", o.replace(',', "_")));
             }
-            if let Some(x) = &r.reference {
+            if let Some(x) = r.reference {
                 tags.push(format!("ref:{}", x.replace(',', "_")));
             }
             tags.push(format!("occurred:{}", date(r.occurred_at, tz)));
             if bean {
                 writeln!(out, "\n{d} * \"{}\" \"entry {}\"", r.kind, r.entry_id)?;
                 writeln!(out, "  entry: \"{}\"", r.entry_id)?;
-                for (k, v) in [("merchant", &r.merchant_id), ("order", &r.order_id), ("ref", &r.reference)] {
+                for (k, v) in [("merchant", r.merchant_id), ("order", r.order_id), ("ref", r.reference)] {
                     if let Some(v) = v {
                         writeln!(out, "  {k}: \"{}\"", quote(v))?;
                     }
@@ -137,25 +136,25 @@ fn write_snapshot(
                 writeln!(out, "\n{d} {}  ; {}", r.kind, tags.join(", "))?;
             }
         }
-        let n = name(&r.account, &r.owner);
+        let n = name(r.account, r.owner);
         if bean {
-            writeln!(out, "  {n}  {}", money(r.amount_minor, &r.currency))?;
+            writeln!(out, "  {n}  {}", money(r.amount_minor, r.currency))?;
         } else {
             // A balance assertion after every posting: the account's running balance.
             writeln!(
                 out,
                 "    {n}  {} = {}",
-                money(r.amount_minor, &r.currency),
-                money(r.balance_after_minor, &r.currency)
+                money(r.amount_minor, r.currency),
+                money(r.balance_after_minor, r.currency)
             )?;
         }
         // Closing balances are beancount's alone (hledger asserts after every posting).
         if bean {
-            closing.insert((n.clone(), r.currency.clone()), r.balance_after_minor);
+            closing.insert((n.clone(), r.currency.to_string()), r.balance_after_minor);
         }
         accounts.insert(n);
-        if !currencies.contains(&r.currency) {
-            currencies.insert(r.currency.clone());
+        if !currencies.contains(r.currency) {
+            currencies.insert(r.currency.to_string());
         }
         Ok(())
     })?;
@@ -241,18 +240,20 @@ fn csv(conn: &mut DbConn, tz: Tz, from: i64, to: i64, out: &mut dyn Write) -> an
     // Many postings share an entry's second: each instant is formatted once.
     let (mut recorded, mut occurred) = (Stamp::default(), Stamp::default());
     let mut figures = [String::new(), String::new(), String::new()];
-    let mut entry_id = String::new();
-    // Once per entry: the order's program version, and what an operator wrote (looked up).
-    let mut entry: Option<(i64, String, String)> = None;
-    each_posting_with(conn, from, to, |conn, r| {
-        if entry.as_ref().map(|e| e.0) != Some(r.entry_id) {
-            let version = r.program_version.map(|v| v.to_string()).unwrap_or_default();
-            let memo = repo::entry_memo(conn, &r.kind, r.merchant_id.as_deref(), r.reference.as_deref())?;
-            entry = Some((r.entry_id, version, memo.unwrap_or_default()));
-            entry_id = r.entry_id.to_string();
+    // Once per entry: its id and its order's program version, as text.
+    let (mut entry, mut entry_id, mut version) = (None, String::new(), String::new());
+    // Looked up again only when it changes (a search of ISO 4217 per line showed).
+    let mut currency: Option<Currency> = None;
+    each_posting(conn, from, to, |r| {
+        if entry != Some(r.entry_id) {
+            entry = Some(r.entry_id);
+            write_int(&mut entry_id, Some(r.entry_id));
+            write_int(&mut version, r.program_version);
         }
-        let (_, version, memo) = entry.as_ref().expect("set above");
-        let cur = Currency::parse(&r.currency).expect("stored currency");
+        let cur = match currency {
+            Some(c) if c.code() == r.currency => c,
+            _ => *currency.insert(Currency::parse(r.currency).expect("stored currency")),
+        };
         let (dr, cr) = if r.amount_minor > 0 { (r.amount_minor, 0) } else { (0, -r.amount_minor) };
         for (buf, v) in figures.iter_mut().zip([dr, cr, r.balance_after_minor]) {
             buf.clear();
@@ -262,21 +263,29 @@ fn csv(conn: &mut DbConn, tz: Tz, from: i64, to: i64, out: &mut dyn Write) -> an
             entry_id.as_str(),
             recorded.get(r.recorded_at, tz),
             occurred.get(r.occurred_at, tz),
-            &r.kind,
-            &r.account,
-            &r.owner,
-            &r.currency,
+            r.kind,
+            r.account,
+            r.owner,
+            r.currency,
             &figures[0],
             &figures[1],
             &figures[2],
-            r.merchant_id.as_deref().unwrap_or_default(),
-            r.order_id.as_deref().unwrap_or_default(),
-            r.reference.as_deref().unwrap_or_default(),
-            version,
-            memo,
+            r.merchant_id.unwrap_or_default(),
+            r.order_id.unwrap_or_default(),
+            r.reference.unwrap_or_default(),
+            &version,
+            r.memo.unwrap_or_default(),
         ])?;
         Ok(())
     })?;
     w.flush()?;
     Ok(())
+}
+
+/// `v` in decimal into a reused buffer, or nothing.
+fn write_int(buf: &mut String, v: Option<i64>) {
+    buf.clear();
+    if let Some(v) = v {
+        buf.push_str(itoa::Buffer::new().format(v));
+    }
 }

@@ -97,10 +97,10 @@ pub fn write(conn: &mut DbConn, from: i64, to: i64, out: &mut dyn Write) -> anyh
     each_posting(conn, from, to, |r| {
         if cur_entry.as_ref().map(|e| e.0) != Some(r.entry_id) {
             flush(cur_entry.take(), &mut lines);
-            cur_entry = Some((r.entry_id, r.kind.clone(), r.currency.clone(), 0, 0, 0));
+            cur_entry = Some((r.entry_id, r.kind.to_string(), r.currency.to_string(), 0, 0, 0));
         }
         let e = cur_entry.as_mut().expect("an entry is open");
-        if let Some(a) = Account::parse(&r.account).filter(|a| a.owner() == Owner::User) {
+        if let Some(a) = Account::parse(r.account).filter(|a| a.owner() == Owner::User) {
             if is_liability(a) {
                 e.3 -= r.amount_minor;
             } else if r.amount_minor > 0 {

@@ -1,6 +1,6 @@
 //! Finance exports (API.md §11): the journal (CSV, hledger, beancount) and the trial balance.
-//! Every report selects and orders entries by `recorded_at`; the journal is read in pages, so
-//! memory stays flat whatever the period's size.
+//! Every report selects and orders entries by `recorded_at`; the journal is streamed
+//! (`store::journal`), so memory stays flat whatever the period's size.
 
 pub mod journal;
 pub mod liabilities;
@@ -8,12 +8,9 @@ pub mod names;
 pub mod statements;
 pub mod trial;
 
-use crate::store::repo::{self, JournalRow};
+use crate::store::journal::{each_line, Line};
 use crate::store::DbConn;
 use std::collections::BTreeMap;
-
-/// Postings read per page.
-pub const PAGE: i64 = 5_000;
 
 /// Told how many postings each page read.
 pub type Tick = Box<dyn FnMut(u64)>;
@@ -36,34 +33,16 @@ pub fn each_posting(
     conn: &mut DbConn,
     from: i64,
     to: i64,
-    mut f: impl FnMut(&JournalRow) -> std::io::Result<()>,
+    f: impl FnMut(&Line<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    each_posting_with(conn, from, to, |_, r| Ok(f(r)?))
-}
-
-/// The same, with the connection free for lookups between pages' rows.
-pub fn each_posting_with(
-    conn: &mut DbConn,
-    from: i64,
-    to: i64,
-    mut f: impl FnMut(&mut DbConn, &JournalRow) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let mut after = (i64::MIN, i64::MIN, i64::MIN);
-    loop {
-        let rows = repo::journal_page(conn, from, to, after, PAGE)?;
-        for r in &rows {
-            f(conn, r)?;
-        }
+    let mut tick = |n: u64| {
         PROGRESS.with(|p| {
             if let Some(tick) = p.borrow_mut().as_mut() {
-                tick(rows.len() as u64)
+                tick(n)
             }
-        });
-        match rows.last() {
-            Some(r) if rows.len() as i64 == PAGE => after = (r.recorded_at, r.entry_id, r.posting_id),
-            _ => return Ok(()),
-        }
-    }
+        })
+    };
+    each_line(conn, from, to, &mut tick, f)
 }
 
 /// (debit, credit) totals per (currency, account, owner) of everything recorded before `at`.
@@ -72,7 +51,7 @@ pub type Totals = BTreeMap<(String, String, String), (i64, i64)>;
 pub fn totals_before(conn: &mut DbConn, at: i64) -> anyhow::Result<Totals> {
     let mut t = Totals::new();
     each_posting(conn, i64::MIN, at, |r| {
-        let e = t.entry((r.currency.clone(), r.account.clone(), r.owner.clone())).or_default();
+        let e = t.entry((r.currency.to_string(), r.account.to_string(), r.owner.to_string())).or_default();
         if r.amount_minor > 0 {
             e.0 += r.amount_minor;
         } else {

@@ -82,9 +82,9 @@ pub fn write(conn: &mut DbConn, from: i64, to: i64, out: &mut dyn Write) -> anyh
         let merchant_account =
             p.account == Account::MerchantPayable.name() || p.account == Account::MerchantReceivable.name();
         if merchant_account {
-            let r = rows.entry((p.owner.clone(), p.currency.clone())).or_default();
+            let r = rows.entry((p.owner.to_string(), p.currency.to_string())).or_default();
             let payable = p.account == Account::MerchantPayable.name();
-            match (p.kind.as_str(), payable) {
+            match (p.kind, payable) {
                 ("capture", true) => r.credit_spent -= p.amount_minor,
                 ("credit_refund", true) => r.credit_refunded += p.amount_minor,
                 ("adjustment", true) => r.adj_payable -= p.amount_minor,

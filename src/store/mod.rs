@@ -4,6 +4,7 @@
 pub mod books;
 pub mod conn;
 pub mod hooks;
+pub mod journal;
 pub mod repo;
 pub mod schema;
 pub mod writer;

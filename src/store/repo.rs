@@ -951,83 +951,7 @@ pub fn purge_sessions(conn: &mut DbConn, idle_before: i64, created_before: i64, 
     Ok(n + diesel::delete(login_tokens::table.filter(login_tokens::expires_at.lt(tokens_before))).execute(conn)?)
 }
 
-// ---- the journal, for exports ----------------------------------------------------------
-
-/// A posting with its entry, as the exports print it.
-#[derive(Debug, Clone, Queryable)]
-pub struct JournalRow {
-    pub entry_id: i64,
-    pub kind: String,
-    pub recorded_at: i64,
-    pub occurred_at: i64,
-    pub merchant_id: Option<String>,
-    pub order_id: Option<String>,
-    pub reference: Option<String>,
-    pub posting_id: i64,
-    pub account: String,
-    pub owner: String,
-    pub currency: String,
-    pub amount_minor: i64,
-    pub balance_after_minor: i64,
-    /// The program version of the entry's order, if it has one.
-    pub program_version: Option<i32>,
-}
-
-/// Postings of entries recorded in [from, to), in (recorded_at, entry id, posting id) order,
-/// after the position `after` = (recorded_at, entry id, posting id); `limit` at a time.
-///
-/// Three range queries, each a seek on an index: the rest of the entry the last page ended in,
-/// the entries of the same second after it, then the seconds after that. One query with the
-/// three cases ORed could not seek and scanned the whole second from its start on every page:
-/// quadratic where many entries share a second (9,000 lines/s on 10 million postings).
-pub fn journal_page(conn: &mut DbConn, from: i64, to: i64, after: (i64, i64, i64), limit: i64) -> Q<Vec<JournalRow>> {
-    let (t, e, p) = after;
-    macro_rules! page {
-        ($filter:expr, $n:expr) => {
-            postings::table
-                .inner_join(entries::table)
-                .left_join(
-                    orders::table.on(orders::merchant_id
-                        .nullable()
-                        .eq(entries::merchant_id)
-                        .and(orders::order_id.nullable().eq(entries::order_id))),
-                )
-                .filter(entries::recorded_at.ge(from))
-                .filter(entries::recorded_at.lt(to))
-                .filter($filter)
-                .order((entries::recorded_at, entries::id, postings::id))
-                .limit($n)
-                .select((
-                    entries::id,
-                    entries::kind,
-                    entries::recorded_at,
-                    entries::occurred_at,
-                    entries::merchant_id,
-                    entries::order_id,
-                    entries::reference,
-                    postings::id,
-                    postings::account,
-                    postings::owner,
-                    postings::currency,
-                    postings::amount_minor,
-                    postings::balance_after_minor,
-                    orders::program_version.nullable(),
-                ))
-                .load::<JournalRow>(conn)
-        };
-    }
-    let mut rows = Vec::new();
-    if t != i64::MIN {
-        rows = page!(entries::recorded_at.eq(t).and(entries::id.eq(e)).and(postings::id.gt(p)), limit)?;
-        if (rows.len() as i64) < limit {
-            rows.extend(page!(entries::recorded_at.eq(t).and(entries::id.gt(e)), limit - rows.len() as i64)?);
-        }
-    }
-    if (rows.len() as i64) < limit {
-        rows.extend(page!(entries::recorded_at.gt(t), limit - rows.len() as i64)?);
-    }
-    Ok(rows)
-}
+// ---- withdrawals and orders by period, for exports ----------------------------------------
 
 /// Withdrawals with `requested_at` in [from, to), optionally of one status, oldest first.
 pub fn withdrawals_in(
@@ -1101,37 +1025,6 @@ pub fn settlements_recorded_in(conn: &mut DbConn, from: i64, to: i64) -> Q<Vec<S
             settlements::commission_refunded_minor,
         ))
         .load(conn)
-}
-
-/// What an operator wrote for an entry: an adjustment's or write-off's reason, a settlement's
-/// or a withdrawal's payment reference, a rejected withdrawal's reason, a deposit's reference.
-pub fn entry_memo(conn: &mut DbConn, kind: &str, merchant: Option<&str>, reference: Option<&str>) -> Q<Option<String>> {
-    let Some(r) = reference else { return Ok(None) };
-    match kind {
-        "adjustment" => adjustments::table.find(r).select(adjustments::reason).first(conn).optional(),
-        "clawback_write_off" => writeoffs::table.find(r).select(writeoffs::reason).first(conn).optional(),
-        "reserve_deposit" => deposits::table.find(r).select(deposits::reference).first(conn).optional(),
-        "settlement" => {
-            settlements::table.find((merchant.unwrap_or(""), r)).select(settlements::reference).first(conn).optional()
-        }
-        "withdrawal_paid" => {
-            Ok(withdrawals::table.find(r).select(withdrawals::reference).first(conn).optional()?.flatten())
-        }
-        "withdrawal_rejected" => {
-            Ok(withdrawals::table.find(r).select(withdrawals::reason).first(conn).optional()?.flatten())
-        }
-        _ => Ok(None),
-    }
-}
-
-/// How many postings entries recorded in [from, to) have (for a progress bar).
-pub fn count_postings(conn: &mut DbConn, from: i64, to: i64) -> Q<i64> {
-    postings::table
-        .inner_join(entries::table)
-        .filter(entries::recorded_at.ge(from))
-        .filter(entries::recorded_at.lt(to))
-        .count()
-        .get_result(conn)
 }
 
 pub fn entry_kind(conn: &mut DbConn, entry_id: i64) -> Q<Option<String>> {

@@ -1,0 +1,353 @@
+//! The journal as the exports read it: every posting of the entries recorded in a period, with
+//! its entry, its order's program version and what an operator wrote about the entry, in
+//! (recorded_at, entry id, posting id) order.
+//!
+//! SQLite streams it from one statement, each row's text read in place (a wallet of millions of
+//! postings is not copied into a `String` per field: that copying was a sixth of the export's
+//! time). PostgreSQL reads it in pages of [`PAGE`] by keyset, so no statement holds the whole
+//! period. Both hand the caller the same borrowed [`Line`].
+
+use super::conn::DbConn;
+use super::schema::*;
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
+
+/// Postings read per page on PostgreSQL, and between two progress ticks on either backend.
+pub const PAGE: i64 = 5_000;
+
+/// What an operator wrote about an entry, by its kind: the reason of an adjustment or a
+/// write-off, the bank reference of a deposit, a settlement or a paid withdrawal, the reason a
+/// withdrawal was rejected. Other kinds have none (the CASE stops at the kind, so an order's
+/// entry costs no lookup).
+const MEMO_SQL: &str = "CASE WHEN entries.reference IS NULL THEN NULL ELSE CASE entries.kind \
+    WHEN 'adjustment' THEN (SELECT m.reason FROM adjustments m WHERE m.adjustment_id = entries.reference) \
+    WHEN 'clawback_write_off' THEN (SELECT m.reason FROM writeoffs m WHERE m.writeoff_id = entries.reference) \
+    WHEN 'reserve_deposit' THEN (SELECT m.reference FROM deposits m WHERE m.deposit_id = entries.reference) \
+    WHEN 'settlement' THEN (SELECT m.reference FROM settlements m \
+        WHERE m.merchant_id = entries.merchant_id AND m.settlement_id = entries.reference) \
+    WHEN 'withdrawal_paid' THEN (SELECT m.reference FROM withdrawals m WHERE m.withdrawal_id = entries.reference) \
+    WHEN 'withdrawal_rejected' THEN (SELECT m.reason FROM withdrawals m WHERE m.withdrawal_id = entries.reference) \
+    END END";
+
+/// A posting with its entry, as the exports print it, borrowed from the row it was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
+    pub entry_id: i64,
+    pub kind: &'a str,
+    pub recorded_at: i64,
+    pub occurred_at: i64,
+    pub merchant_id: Option<&'a str>,
+    pub order_id: Option<&'a str>,
+    pub reference: Option<&'a str>,
+    pub posting_id: i64,
+    pub account: &'a str,
+    pub owner: &'a str,
+    pub currency: &'a str,
+    pub amount_minor: i64,
+    pub balance_after_minor: i64,
+    /// The program version of the entry's order, if it has one.
+    pub program_version: Option<i64>,
+    /// What an operator wrote about the entry (see [`MEMO_SQL`]).
+    pub memo: Option<&'a str>,
+}
+
+/// The same line, owned: what a PostgreSQL page holds.
+#[derive(Debug, Clone, Queryable)]
+struct Row {
+    entry_id: i64,
+    kind: String,
+    recorded_at: i64,
+    occurred_at: i64,
+    merchant_id: Option<String>,
+    order_id: Option<String>,
+    reference: Option<String>,
+    posting_id: i64,
+    account: String,
+    owner: String,
+    currency: String,
+    amount_minor: i64,
+    balance_after_minor: i64,
+    program_version: Option<i32>,
+    memo: Option<String>,
+}
+
+impl Row {
+    fn line(&self) -> Line<'_> {
+        Line {
+            entry_id: self.entry_id,
+            kind: &self.kind,
+            recorded_at: self.recorded_at,
+            occurred_at: self.occurred_at,
+            merchant_id: self.merchant_id.as_deref(),
+            order_id: self.order_id.as_deref(),
+            reference: self.reference.as_deref(),
+            posting_id: self.posting_id,
+            account: &self.account,
+            owner: &self.owner,
+            currency: &self.currency,
+            amount_minor: self.amount_minor,
+            balance_after_minor: self.balance_after_minor,
+            program_version: self.program_version.map(i64::from),
+            memo: self.memo.as_deref(),
+        }
+    }
+}
+
+/// The journal's query for [from, to), in export order, with `$filter` added; the columns in
+/// [`Line`]'s order.
+macro_rules! journal {
+    ($from:expr, $to:expr, $filter:expr) => {
+        entries::table
+            .left_join(
+                orders::table.on(orders::merchant_id
+                    .nullable()
+                    .eq(entries::merchant_id)
+                    .and(orders::order_id.nullable().eq(entries::order_id))),
+            )
+            .inner_join(postings::table)
+            .filter(entries::recorded_at.ge($from))
+            .filter(entries::recorded_at.lt($to))
+            .filter($filter)
+            .order((entries::recorded_at, entries::id, postings::id))
+            .select((
+                entries::id,
+                entries::kind,
+                entries::recorded_at,
+                entries::occurred_at,
+                entries::merchant_id,
+                entries::order_id,
+                entries::reference,
+                postings::id,
+                postings::account,
+                postings::owner,
+                postings::currency,
+                postings::amount_minor,
+                postings::balance_after_minor,
+                orders::program_version.nullable(),
+                diesel::dsl::sql::<Nullable<Text>>(MEMO_SQL),
+            ))
+    };
+}
+
+/// Calls `f` with every posting of entries recorded in [from, to), in order, and `tick` with
+/// the number of postings read every [`PAGE`] of them. Callers that need one instant for the
+/// whole file run this inside [`super::conn::snapshot`].
+pub fn each_line(
+    conn: &mut DbConn,
+    from: i64,
+    to: i64,
+    tick: &mut dyn FnMut(u64),
+    mut f: impl FnMut(&Line<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match conn {
+        DbConn::Sqlite(c) => stream_sqlite(c, from, to, tick, f),
+        conn => {
+            let mut after = (i64::MIN, i64::MIN, i64::MIN);
+            loop {
+                let rows = page(conn, from, to, after, PAGE)?;
+                for r in &rows {
+                    f(&r.line())?;
+                }
+                tick(rows.len() as u64);
+                match rows.last() {
+                    Some(r) if rows.len() as i64 == PAGE => after = (r.recorded_at, r.entry_id, r.posting_id),
+                    _ => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// One statement for the whole period, read on a thread of its own while the caller formats
+/// what was read before: reading (SQLite's B-trees) and writing (formatting, the file) each
+/// take about half of an export, so on two cores they overlap. Lines travel in batches of
+/// [`PAGE`], their text copied once into the batch's buffer; batches go back to the reader to
+/// be filled again, so the export allocates nothing per line.
+fn stream_sqlite(
+    c: &mut diesel::SqliteConnection,
+    from: i64,
+    to: i64,
+    tick: &mut dyn FnMut(u64),
+    mut f: impl FnMut(&Line<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use std::sync::mpsc;
+    // Two batches in flight: the reader fills one while the caller writes the other.
+    let (full_tx, full_rx) = mpsc::sync_channel::<QueryResult<Batch>>(2);
+    let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            if let Err(e) = read_batches(c, from, to, &full_tx, &empty_rx) {
+                let _ = full_tx.send(Err(e));
+            }
+        });
+        // Returning early (an error from `f`) drops the receiver, which stops the reader.
+        for batch in full_rx {
+            let batch = batch?;
+            for p in &batch.lines {
+                f(&batch.line(p))?;
+            }
+            tick(batch.lines.len() as u64);
+            let _ = empty_tx.send(batch);
+        }
+        Ok(())
+    })
+}
+
+/// The reader's half of [`stream_sqlite`]: every row of the query, in batches, until the
+/// caller stops listening.
+fn read_batches(
+    c: &mut diesel::SqliteConnection,
+    from: i64,
+    to: i64,
+    full: &std::sync::mpsc::SyncSender<QueryResult<Batch>>,
+    empty: &std::sync::mpsc::Receiver<Batch>,
+) -> QueryResult<()> {
+    use diesel::connection::LoadConnection;
+    let mut batch = Batch::default();
+    for row in c.load(journal!(from, to, true.into_sql::<diesel::sql_types::Bool>()))? {
+        batch.push(&row?);
+        if batch.lines.len() == PAGE as usize {
+            let mut next = empty.try_recv().unwrap_or_default();
+            next.clear();
+            if full.send(Ok(std::mem::replace(&mut batch, next))).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !batch.lines.is_empty() {
+        let _ = full.send(Ok(batch));
+    }
+    Ok(())
+}
+
+/// Where a text field of a [`Packed`] line is in its batch's buffer; `NULL` for none.
+type Span = (u32, u32);
+const NULL: Span = (u32::MAX, 0);
+
+/// A line of a [`Batch`]: its numbers, and its texts as spans of the batch's buffer.
+#[derive(Debug, Clone, Copy)]
+struct Packed {
+    /// entry id, recorded_at, occurred_at, posting id, amount, balance after.
+    ints: [i64; 6],
+    program_version: Option<i64>,
+    /// kind, merchant id, order id, reference, account, owner, currency, memo.
+    texts: [Span; 8],
+}
+
+/// Lines read from SQLite, their text in one buffer.
+#[derive(Debug, Default)]
+struct Batch {
+    text: String,
+    lines: Vec<Packed>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.lines.clear();
+    }
+
+    /// Copies a row of the journal query (columns in [`Line`]'s order) into the batch. The
+    /// entry's columns are read only for its first posting in the batch; the others share them
+    /// (an entry has about four postings, and each column read is a call into SQLite).
+    fn push<'a>(&mut self, row: &impl diesel::row::Row<'a, diesel::sqlite::Sqlite>) {
+        use diesel::row::Field;
+        let int = |i: usize| {
+            let field = row.get(i).expect("the journal query selects 15 columns");
+            let value = field.value();
+            value.map(|mut v| v.read_long())
+        };
+        let entry_id = int(0).unwrap_or_default();
+        let same_entry = self.lines.last().filter(|l| l.ints[0] == entry_id).copied();
+        let mut packed = same_entry.unwrap_or(Packed { ints: [0; 6], program_version: None, texts: [NULL; 8] });
+        packed.ints[0] = entry_id;
+        for (slot, i) in [(3, 7), (4, 11), (5, 12)] {
+            packed.ints[slot] = int(i).unwrap_or_default();
+        }
+        if same_entry.is_none() {
+            packed.ints[1] = int(2).unwrap_or_default();
+            packed.ints[2] = int(3).unwrap_or_default();
+            packed.program_version = int(13);
+        }
+        // (slot in `texts`, column): kind, merchant id, order id, reference, memo are the
+        // entry's; account, owner, currency the posting's.
+        let texts: &[(usize, usize)] = if same_entry.is_some() {
+            &[(4, 8), (5, 9), (6, 10)]
+        } else {
+            &[(0, 1), (1, 4), (2, 5), (3, 6), (4, 8), (5, 9), (6, 10), (7, 14)]
+        };
+        for &(slot, i) in texts {
+            let field = row.get(i).expect("the journal query selects 15 columns");
+            packed.texts[slot] = match field.value() {
+                Some(mut v) => {
+                    let t = v.read_text();
+                    let span = (self.text.len() as u32, t.len() as u32);
+                    self.text.push_str(t);
+                    span
+                }
+                None => NULL,
+            };
+        }
+        self.lines.push(packed);
+    }
+
+    fn line(&self, p: &Packed) -> Line<'_> {
+        let t = |i: usize| {
+            let (start, len) = p.texts[i];
+            (start != u32::MAX).then(|| &self.text[start as usize..(start + len) as usize])
+        };
+        let [entry_id, recorded_at, occurred_at, posting_id, amount_minor, balance_after_minor] = p.ints;
+        Line {
+            entry_id,
+            kind: t(0).unwrap_or_default(),
+            recorded_at,
+            occurred_at,
+            merchant_id: t(1),
+            order_id: t(2),
+            reference: t(3),
+            posting_id,
+            account: t(4).unwrap_or_default(),
+            owner: t(5).unwrap_or_default(),
+            currency: t(6).unwrap_or_default(),
+            amount_minor,
+            balance_after_minor,
+            program_version: p.program_version,
+            memo: t(7),
+        }
+    }
+}
+
+/// Postings of entries recorded in [from, to) after the position `after` = (recorded_at,
+/// entry id, posting id), `limit` at a time.
+///
+/// Three range queries, each a seek on an index: the rest of the entry the last page ended in,
+/// the entries of the same second after it, then the seconds after that. One query with the
+/// three cases ORed could not seek and scanned the whole second from its start on every page:
+/// quadratic where many entries share a second (9,000 lines/s on 10 million postings).
+fn page(conn: &mut DbConn, from: i64, to: i64, after: (i64, i64, i64), limit: i64) -> QueryResult<Vec<Row>> {
+    let (t, e, p) = after;
+    let mut rows = Vec::new();
+    if t != i64::MIN {
+        let rest_of_entry = entries::recorded_at.eq(t).and(entries::id.eq(e)).and(postings::id.gt(p));
+        rows = journal!(from, to, rest_of_entry).limit(limit).load::<Row>(conn)?;
+        if (rows.len() as i64) < limit {
+            let rest_of_second = entries::recorded_at.eq(t).and(entries::id.gt(e));
+            rows.extend(journal!(from, to, rest_of_second).limit(limit - rows.len() as i64).load::<Row>(conn)?);
+        }
+    }
+    if (rows.len() as i64) < limit {
+        let later = entries::recorded_at.gt(t);
+        rows.extend(journal!(from, to, later).limit(limit - rows.len() as i64).load::<Row>(conn)?);
+    }
+    Ok(rows)
+}
+
+/// How many postings entries recorded in [from, to) have (for a progress bar).
+pub fn count_postings(conn: &mut DbConn, from: i64, to: i64) -> QueryResult<i64> {
+    postings::table
+        .inner_join(entries::table)
+        .filter(entries::recorded_at.ge(from))
+        .filter(entries::recorded_at.lt(to))
+        .count()
+        .get_result(conn)
+}
