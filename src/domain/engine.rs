@@ -69,6 +69,8 @@ pub struct Order {
     pub refunded: i64,
     pub status: OrderStatus,
     pub released_at: Option<i64>,
+    /// The merchant's program version the order was booked under.
+    pub program_version: i32,
 }
 
 impl Order {
@@ -76,6 +78,7 @@ impl Order {
         let mut e = NewEntry::new(kind, self.currency, occurred_at);
         e.merchant_id = Some(self.merchant_id.clone());
         e.order_id = Some(self.order_id.clone());
+        e.program_version = Some(self.program_version);
         e
     }
 

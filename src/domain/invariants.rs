@@ -15,6 +15,8 @@ pub struct EntryRow {
     pub order_id: Option<String>,
     /// The refund id or redemption id the entry books.
     pub reference: Option<String>,
+    /// The program version of the entry's order, which an order's entries carry.
+    pub program_version: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -248,11 +250,12 @@ fn exactly_once(s: &Snapshot) -> Check {
 }
 
 fn orders_match_ledger(s: &Snapshot) -> Check {
-    // Per order: what its entries left on each party equals what the order says it booked.
-    let mut by_order: HashMap<(&str, &str), Vec<i64>> = HashMap::new();
+    // Per order: what its entries left on each party equals what the order says it booked,
+    // and each of its entries carries the order's program version (the journal prints it).
+    let mut by_order: HashMap<(&str, &str), Vec<&EntryRow>> = HashMap::new();
     for e in &s.entries {
         if let (Some(m), Some(o)) = (&e.merchant_id, &e.order_id) {
-            by_order.entry((m.as_str(), o.as_str())).or_default().push(e.id);
+            by_order.entry((m.as_str(), o.as_str())).or_default().push(e);
         }
     }
     let mut per_entry: HashMap<i64, Vec<&PostingRow>> = HashMap::new();
@@ -263,8 +266,14 @@ fn orders_match_ledger(s: &Snapshot) -> Check {
     for o in &s.orders {
         let net = o.booked.minus(&o.reversed);
         let (mut mr, mut ps, mut buyer, mut referrer) = (0i64, 0i64, 0i64, 0i64);
-        for id in by_order.get(&(o.merchant_id.as_str(), o.order_id.as_str())).into_iter().flatten() {
-            for p in per_entry.get(id).into_iter().flatten() {
+        for e in by_order.get(&(o.merchant_id.as_str(), o.order_id.as_str())).into_iter().flatten() {
+            if e.program_version != Some(o.program_version) {
+                problems.push(format!(
+                    "order {}/{}: entry {} says program version {:?}, the order {}",
+                    o.merchant_id, o.order_id, e.id, e.program_version, o.program_version
+                ));
+            }
+            for p in per_entry.get(&e.id).into_iter().flatten() {
                 match p.account {
                     Account::MerchantReceivable => mr += p.amount,
                     Account::PlatformShare => ps += p.amount,
@@ -313,6 +322,7 @@ mod tests {
             refunded: 0,
             status: OrderStatus::Pending,
             released_at: None,
+            program_version: 1,
         }
     }
 
@@ -341,6 +351,11 @@ mod tests {
             p.owner = "x".into();
         }
         assert!(failing(&wrong).contains(&"orders_match_ledger"));
+
+        // An entry of the order that does not carry the order's program version.
+        let mut version = good.clone();
+        version.entries[1].program_version = Some(2);
+        assert_eq!(failing(&version), ["orders_match_ledger"]);
 
         // A stored balance or a balance-after that disagrees with the postings.
         let mut bal = good.clone();

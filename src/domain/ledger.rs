@@ -175,6 +175,9 @@ pub struct NewEntry {
     pub order_id: Option<String>,
     /// The refund id or redemption id the entry books, if any.
     pub reference: Option<String>,
+    /// The program version of the order the entry books (an order's entries only): the
+    /// journal then reads it with the entry, not by looking the order up.
+    pub program_version: Option<i32>,
     pub postings: Vec<Posting>,
 }
 
@@ -187,6 +190,7 @@ impl NewEntry {
             merchant_id: None,
             order_id: None,
             reference: None,
+            program_version: None,
             postings: Vec::new(),
         }
     }

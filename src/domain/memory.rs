@@ -41,6 +41,7 @@ impl MemoryBooks {
                 merchant_id: e.merchant_id.clone(),
                 order_id: e.order_id.clone(),
                 reference: e.reference.clone(),
+                program_version: e.program_version,
             });
             for p in &e.postings {
                 let r = running.entry((e.currency, p.account, p.owner.clone())).or_default();

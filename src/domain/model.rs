@@ -103,6 +103,7 @@ impl Model {
             refunded: 0,
             status: OrderStatus::Pending,
             released_at: None,
+            program_version: 1,
         };
         book_order(&mut self.books, &o).unwrap();
         self.orders.push(o);

@@ -70,6 +70,7 @@ struct EntryRow {
     merchant_id: Option<String>,
     order_id: Option<String>,
     reference: Option<String>,
+    program_version: Option<i32>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -414,6 +415,7 @@ impl Books for DbBooks<'_> {
             merchant_id: e.merchant_id.clone(),
             order_id: e.order_id.clone(),
             reference: e.reference.clone(),
+            program_version: e.program_version,
         };
         let mut rows = Vec::with_capacity(e.postings.len());
         for (pid, p) in (first_posting..).zip(&e.postings) {

@@ -98,12 +98,6 @@ impl Row {
 macro_rules! journal {
     ($from:expr, $to:expr, $filter:expr) => {
         entries::table
-            .left_join(
-                orders::table.on(orders::merchant_id
-                    .nullable()
-                    .eq(entries::merchant_id)
-                    .and(orders::order_id.nullable().eq(entries::order_id))),
-            )
             .inner_join(postings::table)
             .filter(entries::recorded_at.ge($from))
             .filter(entries::recorded_at.lt($to))
@@ -123,7 +117,7 @@ macro_rules! journal {
                 postings::currency,
                 postings::amount_minor,
                 postings::balance_after_minor,
-                orders::program_version.nullable(),
+                entries::program_version,
                 diesel::dsl::sql::<Nullable<Text>>(MEMO_SQL),
             ))
     };
@@ -171,8 +165,8 @@ fn stream_sqlite(
     mut f: impl FnMut(&Line<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     use std::sync::mpsc;
-    // Two batches in flight: the reader fills one while the caller writes the other.
-    let (full_tx, full_rx) = mpsc::sync_channel::<QueryResult<Batch>>(2);
+    // A few batches in flight, so neither side waits on the other's hiccups (about 1 MB each).
+    let (full_tx, full_rx) = mpsc::sync_channel::<QueryResult<Batch>>(8);
     let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
     std::thread::scope(|s| {
         s.spawn(move || {

@@ -250,6 +250,7 @@ impl OrderRow {
             refunded: self.refunded_minor,
             status: OrderStatus::parse(&self.status).expect("stored order status"),
             released_at: self.released_at,
+            program_version: self.program_version,
         }
     }
 
@@ -502,7 +503,7 @@ pub fn audit(conn: &mut DbConn, at: i64, operator: &str, action: &str, target: &
 
 pub fn snapshot(conn: &mut DbConn) -> Q<Snapshot> {
     let mut s = Snapshot::default();
-    type E = (i64, String, String, Option<String>, Option<String>, Option<String>);
+    type E = (i64, String, String, Option<String>, Option<String>, Option<String>, Option<i32>);
     let es: Vec<E> = entries::table
         .select((
             entries::id,
@@ -511,11 +512,12 @@ pub fn snapshot(conn: &mut DbConn) -> Q<Snapshot> {
             entries::merchant_id,
             entries::order_id,
             entries::reference,
+            entries::program_version,
         ))
         .load(conn)?;
-    for (id, kind, c, merchant_id, order_id, reference) in es {
+    for (id, kind, c, merchant_id, order_id, reference, program_version) in es {
         let kind = EntryKind::parse(&kind).expect("stored entry kind");
-        s.entries.push(EntryRow { id, kind, currency: cur(&c), merchant_id, order_id, reference });
+        s.entries.push(EntryRow { id, kind, currency: cur(&c), merchant_id, order_id, reference, program_version });
     }
     type P = (i64, i64, String, String, String, i64, i64);
     let ps: Vec<P> = postings::table

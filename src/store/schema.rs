@@ -123,6 +123,7 @@ diesel::table! {
         merchant_id -> Nullable<Text>,
         order_id -> Nullable<Text>,
         reference -> Nullable<Text>,
+        program_version -> Nullable<Integer>,
     }
 }
 

@@ -75,6 +75,51 @@ async fn a_later_start_with_another_time_zone_is_refused() {
     .unwrap();
 }
 
+/// The migration that gave entries their order's program version fills it in for the entries
+/// booked before it (the one time the journal's guard is lifted), and puts the guard back.
+#[tokio::test]
+async fn entries_booked_before_the_program_version_migration_get_their_orders_version() {
+    use diesel::prelude::*;
+    use diesel_migrations::MigrationHarness;
+    let app = spawn_app().await;
+    app.setup().await;
+    app.order("A1", "u-42", "100.00", 0).await;
+    // Paid long ago: released at once, a second entry of the same order.
+    app.order("A2", "u-43", "50.00", 40 * 86_400).await;
+    let url = app.db_url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = url.connect().unwrap();
+        // Back to before that migration (and any later one), then forward again.
+        const VERSION: &str = "20261202000002";
+        macro_rules! again {
+            ($conn:expr, $migrations:expr) => {{
+                while $conn.revert_last_migration($migrations).unwrap().to_string() != VERSION {}
+                $conn.run_pending_migrations($migrations).unwrap();
+            }};
+        }
+        match &mut c {
+            DbConn::Sqlite(s) => again!(s, cashback::store::conn::SQLITE_MIGRATIONS),
+            DbConn::Postgresql(p) => again!(p, cashback::store::conn::POSTGRES_MIGRATIONS),
+        }
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        // Three entries: A1's sale, A2's sale and its release.
+        let n = |c: &mut DbConn, sql: &str| diesel::sql_query(sql).get_result::<N>(c).unwrap().n;
+        let joined = "FROM entries e JOIN orders o ON o.merchant_id = e.merchant_id AND o.order_id = e.order_id";
+        assert_eq!(n(&mut c, &format!("SELECT COUNT(*) AS n {joined} WHERE e.program_version = o.program_version")), 3);
+        assert_eq!(n(&mut c, "SELECT COUNT(*) AS n FROM entries WHERE program_version IS NULL"), 0);
+        assert!(journal_guarded(&mut c).unwrap());
+        assert!(c.batch_execute("UPDATE entries SET program_version = 7").is_err());
+    })
+    .await
+    .unwrap();
+    // verify holds each order's entries to the order's version.
+    app.assert_verified().await;
+}
+
 #[test]
 fn database_urls_pick_the_backend() {
     assert_eq!(DbUrl::parse("sqlite://cashback.db").unwrap(), DbUrl::Sqlite("cashback.db".into()));
