@@ -131,23 +131,33 @@ pub fn each_line(
     from: i64,
     to: i64,
     tick: &mut dyn FnMut(u64),
-    mut f: impl FnMut(&Line<'_>) -> anyhow::Result<()>,
+    f: impl FnMut(&Line<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     match conn {
-        DbConn::Sqlite(c) => stream_sqlite(c, from, to, tick, f),
-        conn => {
-            let mut after = (i64::MIN, i64::MIN, i64::MIN);
-            loop {
-                let rows = page(conn, from, to, after, PAGE)?;
-                for r in &rows {
-                    f(&r.line())?;
-                }
-                tick(rows.len() as u64);
-                match rows.last() {
-                    Some(r) if rows.len() as i64 == PAGE => after = (r.recorded_at, r.entry_id, r.posting_id),
-                    _ => return Ok(()),
-                }
-            }
+        DbConn::Sqlite(c) => stream_sqlite(c, from, to, PAGE as usize, tick, f),
+        conn => paged(conn, from, to, PAGE, tick, f),
+    }
+}
+
+/// Pages of `limit` lines by keyset, one after the other (either backend).
+fn paged(
+    conn: &mut DbConn,
+    from: i64,
+    to: i64,
+    limit: i64,
+    tick: &mut dyn FnMut(u64),
+    mut f: impl FnMut(&Line<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut after = (i64::MIN, i64::MIN, i64::MIN);
+    loop {
+        let rows = page(conn, from, to, after, limit)?;
+        for r in &rows {
+            f(&r.line())?;
+        }
+        tick(rows.len() as u64);
+        match rows.last() {
+            Some(r) if rows.len() as i64 == limit => after = (r.recorded_at, r.entry_id, r.posting_id),
+            _ => return Ok(()),
         }
     }
 }
@@ -155,12 +165,13 @@ pub fn each_line(
 /// One statement for the whole period, read on a thread of its own while the caller formats
 /// what was read before: reading (SQLite's B-trees) and writing (formatting, the file) each
 /// take about half of an export, so on two cores they overlap. Lines travel in batches of
-/// [`PAGE`], their text copied once into the batch's buffer; batches go back to the reader to
-/// be filled again, so the export allocates nothing per line.
+/// `batch_len` ([`PAGE`]), their text copied once into the batch's buffer; batches go back to
+/// the reader to be filled again, so the export allocates nothing per line.
 fn stream_sqlite(
     c: &mut diesel::SqliteConnection,
     from: i64,
     to: i64,
+    batch_len: usize,
     tick: &mut dyn FnMut(u64),
     mut f: impl FnMut(&Line<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
@@ -169,21 +180,27 @@ fn stream_sqlite(
     let (full_tx, full_rx) = mpsc::sync_channel::<QueryResult<Batch>>(8);
     let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
     std::thread::scope(|s| {
-        s.spawn(move || {
-            if let Err(e) = read_batches(c, from, to, &full_tx, &empty_rx) {
+        let reader = std::thread::Builder::new().name("cashback-journal".into()).spawn_scoped(s, move || {
+            if let Err(e) = read_batches(c, from, to, batch_len, &full_tx, &empty_rx) {
                 let _ = full_tx.send(Err(e));
             }
-        });
-        // Returning early (an error from `f`) drops the receiver, which stops the reader.
-        for batch in full_rx {
-            let batch = batch?;
-            for p in &batch.lines {
-                f(&batch.line(p))?;
+        })?;
+        // Owns the receiver: returning (an error from `f`) drops it, which stops the reader
+        // at its next batch, before it is joined below.
+        let written = (move || -> anyhow::Result<()> {
+            for batch in full_rx {
+                let batch = batch?;
+                for p in &batch.lines {
+                    f(&batch.line(p))?;
+                }
+                tick(batch.lines.len() as u64);
+                let _ = empty_tx.send(batch);
             }
-            tick(batch.lines.len() as u64);
-            let _ = empty_tx.send(batch);
-        }
-        Ok(())
+            Ok(())
+        })();
+        // A reader that panicked ended the stream early: an error, never a short file.
+        let read = reader.join().map_err(|_| anyhow::anyhow!("the journal's reader thread failed"));
+        written.and(read)
     })
 }
 
@@ -193,6 +210,7 @@ fn read_batches(
     c: &mut diesel::SqliteConnection,
     from: i64,
     to: i64,
+    batch_len: usize,
     full: &std::sync::mpsc::SyncSender<QueryResult<Batch>>,
     empty: &std::sync::mpsc::Receiver<Batch>,
 ) -> QueryResult<()> {
@@ -200,7 +218,7 @@ fn read_batches(
     let mut batch = Batch::default();
     for row in c.load(journal!(from, to, true.into_sql::<diesel::sql_types::Bool>()))? {
         batch.push(&row?);
-        if batch.lines.len() == PAGE as usize {
+        if batch.lines.len() == batch_len {
             let mut next = empty.try_recv().unwrap_or_default();
             next.clear();
             if full.send(Ok(std::mem::replace(&mut batch, next))).is_err() {
@@ -275,9 +293,10 @@ impl Batch {
             packed.texts[slot] = match field.value() {
                 Some(mut v) => {
                     let t = v.read_text();
-                    let span = (self.text.len() as u32, t.len() as u32);
                     self.text.push_str(t);
-                    span
+                    // Fields of at most a few hundred characters, a few thousand lines a batch.
+                    let end = u32::try_from(self.text.len()).expect("a batch's text is far below 4 GiB");
+                    (end - t.len() as u32, t.len() as u32)
                 }
                 None => NULL,
             };
@@ -344,4 +363,99 @@ pub fn count_postings(conn: &mut DbConn, from: i64, to: i64) -> QueryResult<i64>
         .filter(entries::recorded_at.lt(to))
         .count()
         .get_result(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DbUrl;
+    use diesel::connection::SimpleConnection;
+
+    /// A journal of 40 entries of 1 to 5 postings, recorded out of id order, several in the
+    /// same second, a third without merchant, order or program version.
+    fn journal() -> (tempfile::TempDir, DbConn) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DbUrl::Sqlite(dir.path().join("journal.db").to_str().unwrap().to_string());
+        let mut conn = url.connect().unwrap();
+        crate::store::conn::migrate(&mut conn).unwrap();
+        let mut sql = String::from("BEGIN;");
+        let mut posting = 0;
+        for e in 1..=40_i64 {
+            let (merchant, order, version) = if e % 3 == 0 {
+                ("NULL".to_string(), "NULL".to_string(), "NULL".to_string())
+            } else {
+                (format!("'m{}'", e % 2), format!("'o{e}'"), (e % 4 + 1).to_string())
+            };
+            sql += &format!(
+                "INSERT INTO entries (id, kind, currency, occurred_at, recorded_at, merchant_id, order_id, \
+                 reference, program_version) VALUES ({e}, 'order_paid', 'CNY', {}, {}, {merchant}, {order}, NULL, \
+                 {version});",
+                1_000 + e,
+                2_000 + e * 7 % 10
+            );
+            for _ in 0..e % 5 + 1 {
+                posting += 1;
+                sql += &format!(
+                    "INSERT INTO postings (id, entry_id, account, owner, currency, amount_minor, \
+                     balance_after_minor) VALUES ({posting}, {e}, 'liabilities:cashback:pending', 'u{}', 'CNY', \
+                     {posting}, {});",
+                    posting % 7,
+                    -posting
+                );
+            }
+        }
+        conn.batch_execute(&(sql + "COMMIT;")).unwrap();
+        (dir, conn)
+    }
+
+    fn read(conn: &mut DbConn, from: i64, to: i64, stream_batch: Option<usize>) -> (Vec<String>, u64) {
+        let (mut lines, mut ticked) = (Vec::new(), 0);
+        let mut tick = |n: u64| ticked += n;
+        let f = |l: &Line<'_>| {
+            lines.push(format!("{l:?}"));
+            Ok(())
+        };
+        match (conn, stream_batch) {
+            (DbConn::Sqlite(c), Some(n)) => stream_sqlite(c, from, to, n, &mut tick, f).unwrap(),
+            (conn, _) => paged(conn, from, to, 3, &mut tick, f).unwrap(),
+        }
+        (lines, ticked)
+    }
+
+    #[test]
+    fn the_sqlite_stream_reads_what_the_pages_read_whatever_the_batch_size() {
+        let (_dir, mut conn) = journal();
+        for (from, to) in [(i64::MIN, i64::MAX), (2_003, 2_008)] {
+            let (expected, n) = read(&mut conn, from, to, None);
+            assert_eq!(n as usize, expected.len());
+            if from == i64::MIN {
+                assert_eq!(expected.len(), 120, "every posting");
+            }
+            // Batches of 1 to 7 cut entries anywhere; 1,000 holds them all.
+            for batch in [1, 2, 3, 7, 1_000] {
+                let (got, ticked) = read(&mut conn, from, to, Some(batch));
+                assert_eq!(got, expected, "batches of {batch}, period [{from}, {to})");
+                assert_eq!(ticked as usize, expected.len());
+            }
+        }
+    }
+
+    #[test]
+    fn an_error_from_the_caller_stops_the_stream_and_is_returned() {
+        let (_dir, mut conn) = journal();
+        let DbConn::Sqlite(c) = &mut conn else { unreachable!() };
+        let mut seen = 0;
+        // Batches of one: the reader is waiting on a full channel when the caller gives up.
+        let r = stream_sqlite(c, i64::MIN, i64::MAX, 1, &mut |_| {}, |_| {
+            seen += 1;
+            if seen == 5 {
+                anyhow::bail!("disk full")
+            }
+            Ok(())
+        });
+        assert_eq!(r.unwrap_err().to_string(), "disk full");
+        assert_eq!(seen, 5);
+        // The connection is free again and its snapshot-less reads work.
+        assert_eq!(count_postings(&mut conn, i64::MIN, i64::MAX).unwrap(), 120);
+    }
 }
