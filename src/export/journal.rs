@@ -242,7 +242,7 @@ fn csv(conn: &mut DbConn, tz: Tz, from: i64, to: i64, out: &mut dyn Write) -> an
     let mut figures = [String::new(), String::new(), String::new()];
     // Once per entry: its id and its order's program version, as text.
     let (mut entry, mut entry_id, mut version) = (None, String::new(), String::new());
-    // Looked up again only when it changes (a search of ISO 4217 per line showed).
+    // Looked up only when it changes: a search of the ISO 4217 table on every line showed in profiles.
     let mut currency: Option<Currency> = None;
     each_posting(conn, from, to, |r| {
         if entry != Some(r.entry_id) {

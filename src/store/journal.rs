@@ -2,10 +2,11 @@
 //! its entry, its order's program version and what an operator wrote about the entry, in
 //! (recorded_at, entry id, posting id) order.
 //!
-//! SQLite streams it from one statement, each row's text read in place (a wallet of millions of
-//! postings is not copied into a `String` per field: that copying was a sixth of the export's
-//! time). PostgreSQL reads it in pages of [`PAGE`] by keyset, so no statement holds the whole
-//! period. Both hand the caller the same borrowed [`Line`].
+//! SQLite streams it from one statement on a reader thread, in batches whose text is copied
+//! once into one buffer (a `String` per field of millions of postings was a sixth of the
+//! export's time), while the caller writes the batch before. PostgreSQL reads it in pages of
+//! [`PAGE`] by keyset, so no statement holds the whole period. Both hand the caller the same
+//! borrowed [`Line`].
 
 use super::conn::DbConn;
 use super::schema::*;
