@@ -12,7 +12,7 @@ use crate::store::journal::{each_line, Line};
 use crate::store::DbConn;
 use std::collections::BTreeMap;
 
-/// Told how many postings each page read.
+/// Told how many postings each batch or page read.
 pub type Tick = Box<dyn FnMut(u64)>;
 
 thread_local! {

@@ -94,15 +94,17 @@ impl Row {
     }
 }
 
-/// The journal's query for [from, to), in export order, with `$filter` added; the columns in
-/// [`Line`]'s order.
+/// The journal's query for [from, to), in export order, optionally with `$filter` added; the
+/// columns in [`Line`]'s order.
 macro_rules! journal {
     ($from:expr, $to:expr, $filter:expr) => {
+        journal!($from, $to).filter($filter)
+    };
+    ($from:expr, $to:expr) => {
         entries::table
             .inner_join(postings::table)
             .filter(entries::recorded_at.ge($from))
             .filter(entries::recorded_at.lt($to))
-            .filter($filter)
             .order((entries::recorded_at, entries::id, postings::id))
             .select((
                 entries::id,
@@ -217,7 +219,7 @@ fn read_batches(
 ) -> QueryResult<()> {
     use diesel::connection::LoadConnection;
     let mut batch = Batch::default();
-    for row in c.load(journal!(from, to, true.into_sql::<diesel::sql_types::Bool>()))? {
+    for row in c.load(journal!(from, to))? {
         batch.push(&row?);
         if batch.lines.len() == batch_len {
             let mut next = empty.try_recv().unwrap_or_default();
