@@ -7,6 +7,7 @@ use super::stats::{Report, Samples};
 use super::CeilingArgs;
 use crate::app::orders::{self, PlaceOrder, RefundCmd};
 use crate::domain::money::{Currency, RawAmount};
+use crate::store::prefetch::Hint;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -47,7 +48,10 @@ pub fn run(a: CeilingArgs) -> anyhow::Result<i32> {
                             .expect("amount"),
                             refunded_at: None,
                         };
-                        let r = writer.write(move |c| orders::refund(c, super::MERCHANT, &order_id, cmd, now)).await;
+                        let hint = Hint::new(super::MERCHANT, &order_id, None, now);
+                        let r = writer
+                            .write_hinted(hint, move |c| orders::refund(c, super::MERCHANT, &order_id, cmd, now))
+                            .await;
                         if r.is_ok() {
                             refs.push(t.elapsed())
                         } else {
@@ -67,7 +71,8 @@ pub fn run(a: CeilingArgs) -> anyhow::Result<i32> {
                         lines: None,
                     };
                     let svc = svc.clone();
-                    match writer.write(move |c| orders::place(c, &svc, cmd.into(), now)).await {
+                    let hint = Hint::new(&cmd.merchant_id, &cmd.order_id, Some(&cmd.user_id), now);
+                    match writer.write_hinted(hint, move |c| orders::place(c, &svc, cmd.into(), now)).await {
                         Ok(_) => {
                             ord.push(t.elapsed());
                             booked.lock().expect("lock").push((format!("o{i}"), amount));

@@ -36,7 +36,7 @@ pub fn run(a: SeedArgs) -> anyhow::Result<i32> {
     for start in (0..a.orders).step_by(batch) {
         let end = (start + batch).min(a.orders);
         let svc = svc.clone();
-        let rx = writer.submit(move |c| -> Result<usize, ApiError> {
+        let rx = writer.submit(None, move |c| -> Result<usize, ApiError> {
             for i in start..end {
                 let cmd = PlaceOrder {
                     merchant_id: super::MERCHANT.into(),

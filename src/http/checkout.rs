@@ -54,7 +54,9 @@ pub async fn place_order(req: HttpRequest, payload: web::Payload, st: St) -> Htt
     let body: OrderIn = input::json(&signed.body)?;
     let cmd = body.validate(&signed.merchant_id, st.clock.now())?;
     let svc = st.svc.clone();
-    Ok(respond(st.write(move |c, now| orders::place(c, &svc, cmd, now)).await?))
+    let (m, o) = (cmd.merchant_id.clone(), cmd.order_id.clone());
+    let user = cmd.resolved.as_ref().ok().map(|p| p.user_id.clone());
+    Ok(respond(st.write_order(&m, &o, user.as_deref(), move |c, now| orders::place(c, &svc, cmd, now)).await?))
 }
 
 /// The order's current state, with its refunds.
@@ -73,7 +75,8 @@ pub async fn refund(req: HttpRequest, path: web::Path<String>, payload: web::Pay
     let signed = auth::merchant(&req, payload, &st).await?;
     let cmd = input::json::<RefundIn>(&signed.body)?.validate()?;
     let (m, id) = (signed.merchant_id, path.into_inner());
-    Ok(respond(st.write(move |c, now| orders::refund(c, &m, &id, cmd, now)).await?))
+    let (hm, hid) = (m.clone(), id.clone());
+    Ok(respond(st.write_order(&hm, &hid, None, move |c, now| orders::refund(c, &m, &id, cmd, now)).await?))
 }
 
 /// Cancels the order: reverses whatever is left.
@@ -83,7 +86,8 @@ pub async fn cancel(req: HttpRequest, path: web::Path<String>, payload: web::Pay
     let signed = auth::merchant(&req, payload, &st).await?;
     empty(&signed.body)?;
     let (m, id) = (signed.merchant_id, path.into_inner());
-    Ok(respond(st.write(move |c, now| orders::cancel(c, &m, &id, now)).await?))
+    let (hm, hid) = (m.clone(), id.clone());
+    Ok(respond(st.write_order(&hm, &hid, None, move |c, now| orders::cancel(c, &m, &id, now)).await?))
 }
 
 /// Endpoints without a body accept an empty one or `{}`.

@@ -66,6 +66,18 @@ impl AppState {
         let clock = self.clock.clone();
         Ok(self.writer.write(move |c: &mut DbConn| f(c, clock.now())).await?)
     }
+
+    /// The same for an order, a refund or a cancel: the batch reads the order and its buyer
+    /// ahead (store::prefetch).
+    pub async fn write_order<T, F>(&self, merchant: &str, order_id: &str, user: Option<&str>, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, i64) -> ApiResult<T> + Send + 'static,
+    {
+        let clock = self.clock.clone();
+        let hint = crate::store::prefetch::Hint::new(merchant, order_id, user, clock.now());
+        Ok(self.writer.write_hinted(hint, move |c: &mut DbConn| f(c, clock.now())).await?)
+    }
 }
 
 pub fn respond(outcome: Outcome) -> HttpResponse {

@@ -14,6 +14,7 @@
 //! directly.
 
 use super::conn::DbConn;
+use super::prefetch;
 use super::repo::ProgramRow;
 use super::schema::{balances, entries, postings};
 use crate::domain::engine::LedgerError;
@@ -21,7 +22,7 @@ use crate::domain::ledger::{Account, Books, NewEntry};
 use crate::domain::money::Currency;
 use diesel::prelude::*;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Books inside the writer's transaction; `now` is the booking time (`recorded_at`).
 pub struct DbBooks<'a> {
@@ -40,7 +41,7 @@ pub enum BooksError {
 type Key = (&'static str, &'static str, String);
 
 #[derive(Debug, Clone, Copy)]
-struct Cached {
+pub(super) struct Cached {
     balance: i64,
     /// Whether the row exists in the database (UPDATE) or not yet (INSERT) at flush.
     stored: bool,
@@ -48,13 +49,15 @@ struct Cached {
 }
 
 #[derive(Debug)]
-enum Undo {
+pub(super) enum Undo {
     Balance(Key, Option<Cached>),
     Ids(Option<i64>, Option<i64>),
     /// The journal's lengths before an append.
     Appended(usize, usize),
     /// A merchant's current program as it was in the cache before (None: not cached).
     Program(ProgramKey, Option<Option<ProgramRow>>),
+    /// What the batch read ahead ([`prefetch`]).
+    Known(prefetch::Undo),
 }
 
 type ProgramKey = (String, String);
@@ -97,6 +100,8 @@ struct Batch {
     flushed: (usize, usize),
     /// Current programs by (merchant, currency): read once a batch, not once an order.
     programs: HashMap<ProgramKey, Option<ProgramRow>>,
+    /// Orders, users, due items and whose balances are all here, read ahead for the batch.
+    known: prefetch::Known,
     undo: Vec<Undo>,
 }
 
@@ -147,6 +152,7 @@ pub fn rollback_to(m: Mark) {
                 Undo::Program(k, None) => {
                     b.programs.remove(&k);
                 }
+                Undo::Known(u) => b.known.undo(u),
             }
         }
         // The savepoint took back the rows written since it began, earlier jobs' included:
@@ -280,7 +286,7 @@ fn pg_prefetch(conn: &mut DbConn, e: &NewEntry) -> QueryResult<()> {
         let mut keys: Vec<Key> = Vec::new();
         for p in &e.postings {
             let k = (e.currency.code(), p.account.name(), p.owner.clone());
-            if !b.balances.contains_key(&k) && !keys.contains(&k) {
+            if !b.balances.contains_key(&k) && !b.known.owners.contains(&k.2) && !keys.contains(&k) {
                 keys.push(k);
             }
         }
@@ -334,8 +340,38 @@ pub fn discard_batch() {
     BATCH.with(|b| *b.borrow_mut() = None);
 }
 
-fn in_batch() -> bool {
+pub(super) fn in_batch() -> bool {
     BATCH.with(|b| b.borrow().is_some())
+}
+
+/// Runs `f` on what the batch read ahead, with the undo log for what it changes; `None`
+/// outside a batch.
+pub(super) fn with_known<R>(f: impl FnOnce(&mut prefetch::Known, &mut Vec<Undo>) -> R) -> Option<R> {
+    BATCH.with(|b| b.borrow_mut().as_mut().map(|b| f(&mut b.known, &mut b.undo)))
+}
+
+/// After a job without a hint: see [`prefetch`]'s guarantees.
+pub fn forget_known() {
+    BATCH.with(|b| {
+        if let Some(b) = b.borrow_mut().as_mut() {
+            b.known.forget();
+        }
+    });
+}
+
+/// Every balance row of `owners`, read ahead: the cache keeps what it has (the batch's own
+/// moves), takes the rest, and from now on knows that a key of theirs it lacks has no row.
+pub(super) fn preload_balances(rows: Vec<(String, String, String, i64)>, owners: HashSet<String>) {
+    BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let Some(b) = b.as_mut() else { return };
+        for (currency, account, owner, balance) in rows {
+            // A name the program does not know is never asked for: leaving it out is safe.
+            let (Some(cur), Some(acc)) = (Currency::parse(&currency), Account::parse(&account)) else { continue };
+            b.balances.entry((cur.code(), acc.name(), owner)).or_insert(Cached { balance, stored: true, dirty: false });
+        }
+        b.known.owners.extend(owners);
+    });
 }
 
 fn stored_balance(conn: &mut DbConn, key: (&str, &str, &str)) -> QueryResult<Option<i64>> {
@@ -344,7 +380,13 @@ fn stored_balance(conn: &mut DbConn, key: (&str, &str, &str)) -> QueryResult<Opt
 
 /// The balance through the cache, reading it from the database on first touch.
 fn cached(conn: &mut DbConn, key: &Key) -> QueryResult<Cached> {
-    if let Some(c) = BATCH.with(|b| b.borrow().as_ref().and_then(|b| b.balances.get(key).copied())) {
+    let known = BATCH.with(|b| {
+        let b = b.borrow();
+        let b = b.as_ref()?;
+        let absent = Cached { balance: 0, stored: false, dirty: false };
+        b.balances.get(key).copied().or_else(|| b.known.owners.contains(&key.2).then_some(absent))
+    });
+    if let Some(c) = known {
         return Ok(c);
     }
     let stored = stored_balance(conn, (key.0, key.1, key.2.as_str()))?;

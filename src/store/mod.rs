@@ -5,6 +5,7 @@ pub mod books;
 pub mod conn;
 pub mod hooks;
 pub mod journal;
+pub mod prefetch;
 pub mod repo;
 pub mod schema;
 pub mod writer;

@@ -2,6 +2,7 @@
 //! store never see diesel.
 
 use super::conn::DbConn;
+use super::prefetch;
 use super::schema::*;
 use crate::domain::engine::{Order, OrderStatus, Redemption, RedemptionStatus};
 use crate::domain::invariants::{EntryRow, PostingRow, Snapshot};
@@ -174,6 +175,9 @@ pub struct UserRow {
 }
 
 pub fn user(conn: &mut DbConn, id: &str) -> Q<Option<UserRow>> {
+    if let Some(known) = prefetch::user(id) {
+        return Ok(known);
+    }
     crate::on_backend!(conn, |c| { users::table.find(id).select(UserRow::as_select()).first(c).optional() })
 }
 
@@ -181,7 +185,9 @@ pub fn user(conn: &mut DbConn, id: &str) -> Q<Option<UserRow>> {
 pub fn insert_user(conn: &mut DbConn, u: &mut UserRow) -> Q<()> {
     let max: Option<i64> = users::table.select(diesel::dsl::max(users::created_seq)).first(conn)?;
     u.created_seq = max.unwrap_or(0) + 1;
-    diesel::insert_into(users::table).values(&*u).execute(conn).map(drop)
+    diesel::insert_into(users::table).values(&*u).execute(conn)?;
+    prefetch::wrote_user(u);
+    Ok(())
 }
 
 pub fn update_user(conn: &mut DbConn, u: &UserRow) -> Q<()> {
@@ -191,8 +197,10 @@ pub fn update_user(conn: &mut DbConn, u: &UserRow) -> Q<()> {
             users::payout_destinations.eq(&u.payout_destinations),
             users::updated_at.eq(u.updated_at),
         ))
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    // The other columns are as inserted, so the row given is the row stored.
+    prefetch::wrote_user(u);
+    Ok(())
 }
 
 pub fn has_orders(conn: &mut DbConn, user_id: &str) -> Q<bool> {
@@ -266,14 +274,18 @@ impl OrderRow {
 }
 
 pub fn order(conn: &mut DbConn, merchant: &str, order_id: &str) -> Q<Option<OrderRow>> {
+    if let Some(known) = prefetch::order(merchant, order_id) {
+        return Ok(known);
+    }
     crate::on_backend!(conn, |c| {
         orders::table.find((merchant, order_id)).select(OrderRow::as_select()).first(c).optional()
     })
 }
 
-/// The program version an order was booked under (for the journal export, once per entry).
 pub fn insert_order(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
-    crate::on_backend!(conn, |c| { diesel::insert_into(orders::table).values(o).execute(c).map(drop) })
+    crate::on_backend!(conn, |c| diesel::insert_into(orders::table).values(o).execute(c))?;
+    prefetch::wrote_order(o, true);
+    Ok(())
 }
 
 pub fn save_order_state(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
@@ -288,8 +300,9 @@ pub fn save_order_state(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
                 orders::released_at.eq(o.released_at),
             ))
             .execute(c)
-            .map(drop)
-    })
+    })?;
+    prefetch::wrote_order(o, false);
+    Ok(())
 }
 
 /// Pending orders whose release time has passed, for one user (as buyer or referrer) or all.
@@ -408,7 +421,9 @@ pub fn redemption(conn: &mut DbConn, merchant: &str, id: &str) -> Q<Option<Redem
 }
 
 pub fn insert_redemption(conn: &mut DbConn, r: &RedemptionRow) -> Q<()> {
-    diesel::insert_into(redemptions::table).values(r).execute(conn).map(drop)
+    diesel::insert_into(redemptions::table).values(r).execute(conn)?;
+    prefetch::wrote_redemption(r);
+    Ok(())
 }
 
 pub fn save_redemption_state(conn: &mut DbConn, r: &RedemptionRow) -> Q<()> {
@@ -418,8 +433,9 @@ pub fn save_redemption_state(conn: &mut DbConn, r: &RedemptionRow) -> Q<()> {
             redemptions::refunded_minor.eq(r.refunded_minor),
             redemptions::status.eq(&r.status),
         ))
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    prefetch::wrote_redemption(r);
+    Ok(())
 }
 
 pub fn due_holds(conn: &mut DbConn, now: i64, limit: i64) -> Q<Vec<RedemptionRow>> {
@@ -446,6 +462,9 @@ pub fn due_holds_of(conn: &mut DbConn, a: &str, b: &str, now: i64) -> Q<Vec<Rede
 /// statement: almost always nothing is, and this runs before every order.
 pub fn anything_due_of(conn: &mut DbConn, a: &str, b: &str, now: i64) -> Q<(bool, bool)> {
     use diesel::dsl::exists;
+    if prefetch::nothing_due(a, b, now) {
+        return Ok((false, false));
+    }
     let who =
         orders::user_id.eq(a).or(orders::referrer_id.eq(a)).or(orders::user_id.eq(b)).or(orders::referrer_id.eq(b));
     let due_orders = orders::table

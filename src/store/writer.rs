@@ -4,6 +4,7 @@
 
 use super::books;
 use super::conn::DbConn;
+use super::prefetch::{self, Hint};
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -27,12 +28,15 @@ trait Job: Send {
     /// Runs inside the batch transaction, under the writer's savepoint for it; false when it
     /// refused (the writer then rolls its savepoint back).
     fn run(&mut self, conn: &mut DbConn) -> bool;
+    /// What the job will read, for the batch to fetch ahead ([`prefetch`]).
+    fn hint(&self) -> Option<&Hint>;
     /// Answers after the batch: `committed` is false when the whole batch rolled back.
     fn finish(self: Box<Self>, committed: Result<(), String>);
 }
 
 struct Typed<T, E, F> {
     work: Option<F>,
+    hint: Option<Hint>,
     result: Option<Result<T, E>>,
     reply: oneshot::Sender<Result<T, WriteError<E>>>,
 }
@@ -49,6 +53,10 @@ where
         let ok = r.is_ok();
         self.result = Some(r);
         ok
+    }
+
+    fn hint(&self) -> Option<&Hint> {
+        self.hint.as_ref()
     }
 
     fn finish(self: Box<Self>, committed: Result<(), String>) {
@@ -130,7 +138,19 @@ impl Writer {
         E: Send + 'static + From<diesel::result::Error>,
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
-        let rx = self.submit(work)?;
+        let rx = self.submit(None, work)?;
+        rx.await.unwrap_or_else(|_| Err(WriteError::Unavailable("the writer stopped".into())))
+    }
+
+    /// The same, for a job that tells what it will read (an order, a refund): the batch reads
+    /// it ahead for all such jobs at once.
+    pub async fn write_hinted<T, E, F>(&self, hint: Hint, work: F) -> Result<T, WriteError<E>>
+    where
+        T: Send + 'static,
+        E: Send + 'static + From<diesel::result::Error>,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let rx = self.submit(Some(hint), work)?;
         rx.await.unwrap_or_else(|_| Err(WriteError::Unavailable("the writer stopped".into())))
     }
 
@@ -141,19 +161,23 @@ impl Writer {
         E: Send + 'static + From<diesel::result::Error>,
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
-        let rx = self.submit(work)?;
+        let rx = self.submit(None, work)?;
         rx.blocking_recv().unwrap_or_else(|_| Err(WriteError::Unavailable("the writer stopped".into())))
     }
 
     /// Queues a job without waiting; the receiver gets its answer after its batch commits.
-    pub fn submit<T, E, F>(&self, work: F) -> Result<oneshot::Receiver<Result<T, WriteError<E>>>, WriteError<E>>
+    pub fn submit<T, E, F>(
+        &self,
+        hint: Option<Hint>,
+        work: F,
+    ) -> Result<oneshot::Receiver<Result<T, WriteError<E>>>, WriteError<E>>
     where
         T: Send + 'static,
         E: Send + 'static + From<diesel::result::Error>,
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let job = Box::new(Typed { work: Some(work), result: None, reply });
+        let job = Box::new(Typed { work: Some(work), hint, result: None, reply });
         // Counted before it is sent, so the writer never takes a job not yet counted.
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
         let sent = self.queue.try_send(job);
@@ -190,6 +214,8 @@ fn run(conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen, stats: &Stats) 
             let c = conn.as_mut().expect("the writer holds a connection");
             books::begin_batch();
             let r = c.transaction::<(), diesel::result::Error, _>(|c| {
+                let hints: Vec<&Hint> = batch.iter().filter_map(|j| j.hint()).collect();
+                prefetch::load(c, &hints)?;
                 // Each job runs under the savepoint `job`. After a job that succeeded, its
                 // release and the next job's savepoint go in one statement (one round trip on
                 // PostgreSQL); after one that failed, ROLLBACK TO leaves the savepoint in place.
@@ -205,6 +231,9 @@ fn run(conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen, stats: &Stats) 
                         c.batch_execute("ROLLBACK TO SAVEPOINT job")?;
                         books::rollback_to(mark);
                         step = "";
+                    }
+                    if job.hint().is_none() {
+                        books::forget_known();
                     }
                 }
                 // The balances the batch moved are written once, before the one commit.

@@ -14,7 +14,7 @@ type Answer = tokio::sync::oneshot::Receiver<Result<(), cashback::store::WriteEr
 async fn hold(writer: &cashback::store::Writer) -> (std::sync::mpsc::Sender<()>, Answer) {
     let (release, held) = std::sync::mpsc::channel::<()>();
     let blocker = writer
-        .submit(move |_c| -> Result<(), ApiError> {
+        .submit(None, move |_c| -> Result<(), ApiError> {
             let _ = held.recv();
             Ok(())
         })
@@ -92,13 +92,13 @@ async fn a_job_that_fails_after_booking_leaves_no_trace_in_its_batch() {
     }
     let (release, blocker) = hold(&writer).await;
     let failing = writer
-        .submit(move |c| -> Result<(), ApiError> {
+        .submit(None, move |c| -> Result<(), ApiError> {
             deposit(&mut DbBooks { conn: c, now: 1 }, cny, 70_000, "D-fails", 1)?;
             Err(cashback::app::error::err(cashback::app::error::Code::InvalidRequest, "refused after booking"))
         })
         .unwrap();
     let kept = writer
-        .submit(move |c| -> Result<Option<i64>, ApiError> {
+        .submit(None, move |c| -> Result<Option<i64>, ApiError> {
             Ok(deposit(&mut DbBooks { conn: c, now: 1 }, cny, 5_000, "D-kept", 1)?)
         })
         .unwrap();
@@ -159,5 +159,71 @@ async fn a_program_changed_inside_a_batch_applies_to_the_orders_after_it() {
     let (a, b): (serde_json::Value, serde_json::Value) = (a.json().await.unwrap(), b.json().await.unwrap());
     assert_eq!((a["cashback"].as_str(), a["program_version"].as_i64()), (Some("11.20"), Some(1)));
     assert_eq!((b["cashback"].as_str(), b["program_version"].as_i64()), (Some("15.00"), Some(2)));
+    app.assert_verified().await;
+}
+
+/// The batch reads its orders, buyers, due items and balances ahead (store::prefetch); what
+/// its own jobs write must be what the later jobs of the same batch read: a replay of an order
+/// booked a job earlier, a second order of a user created a job earlier, a refund of an order
+/// booked in the batch, and a second refund that would exceed what the first left.
+#[tokio::test]
+async fn a_batch_reads_what_its_earlier_jobs_wrote() {
+    let app = spawn_app().await;
+    app.setup().await;
+    let now = app.clock.now();
+    let before = order_body("E1", "u-42", "100.00", now - 60);
+    assert_eq!(app.post("/v1/orders", &before).await.status(), 201);
+    let writer = app.state.writer.clone();
+    let stats = writer.stats();
+    let (release, blocker) = hold(&writer).await;
+
+    let n1 = order_body("N1", "u-new", "100.00", now - 60);
+    let refund = |id: &str, amount: &str| json!({"refund_id": id, "amount": amount});
+    let steps: Vec<(&str, serde_json::Value)> = vec![
+        ("/v1/orders", n1.clone()),
+        ("/v1/orders", n1.clone()),
+        ("/v1/orders", order_body("N2", "u-new", "50.00", now - 60)),
+        ("/v1/orders/N1/refunds", refund("R1", "10.00")),
+        ("/v1/orders/E1/refunds", refund("R2", "60.00")),
+        ("/v1/orders/E1/refunds", refund("R3", "60.00")),
+        ("/v1/orders", order_body("E1", "u-42", "99.00", now - 60)),
+    ];
+    let n = steps.len();
+    // Each request is sent once the one before it is queued, so the batch runs them in order.
+    let app = &app;
+    let sends = steps.iter().enumerate().map(|(i, (path, body))| async move {
+        while stats.queued.load(Ordering::SeqCst) < i as i64 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        app.post(path, body).await
+    });
+    let go = async {
+        while stats.queued.load(Ordering::SeqCst) < n as i64 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let b = stats.batches.load(Ordering::SeqCst);
+        release.send(()).unwrap();
+        b
+    };
+    let (answers, batches) = tokio::join!(futures::future::join_all(sends), go);
+    blocker.await.unwrap().unwrap();
+    assert_eq!(stats.batches.load(Ordering::SeqCst) - batches, 1, "all in one batch");
+    let mut answers = answers.into_iter();
+    let mut next = || answers.next().unwrap();
+    let first = next();
+    assert_eq!(first.status(), 201);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let replay = next();
+    assert_eq!(replay.status(), 200, "the same order again is a replay");
+    assert_eq!(replay.json::<serde_json::Value>().await.unwrap(), first);
+    assert_eq!(next().status(), 201, "a second order of the user created a job earlier");
+    assert_eq!(next().status(), 201, "a refund of the order booked in the batch");
+    assert_eq!(next().status(), 201, "a refund of an order booked before");
+    problem(next(), 422, "refund_exceeds_order").await;
+    problem(next(), 409, "idempotency_conflict").await;
+    let n1 = app.get("/v1/orders/N1").await.json::<serde_json::Value>().await.unwrap();
+    assert_eq!(n1["refunded"], json!("10.00"));
+    let e1 = app.get("/v1/orders/E1").await.json::<serde_json::Value>().await.unwrap();
+    assert_eq!(e1["refunded"], json!("60.00"));
     app.assert_verified().await;
 }
