@@ -15,8 +15,8 @@
 
 use super::conn::DbConn;
 use super::prefetch;
-use super::repo::ProgramRow;
-use super::schema::{balances, entries, postings};
+use super::repo::{OrderRow, ProgramRow};
+use super::schema::{balances, entries, orders, postings};
 use crate::domain::engine::LedgerError;
 use crate::domain::ledger::{Account, Books, NewEntry};
 use crate::domain::money::Currency;
@@ -52,8 +52,8 @@ pub(super) struct Cached {
 pub(super) enum Undo {
     Balance(Key, Option<Cached>),
     Ids(Option<i64>, Option<i64>),
-    /// The journal's lengths before an append.
-    Appended(usize, usize),
+    /// The pending rows' lengths before an append.
+    Appended(Lens),
     /// A merchant's current program as it was in the cache before (None: not cached).
     Program(ProgramKey, Option<Option<ProgramRow>>),
     /// What the batch read ahead ([`prefetch`]).
@@ -88,16 +88,35 @@ struct PostingRow {
     balance_after_minor: i64,
 }
 
+/// How many rows of each kind the batch holds (or had written when a job began).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Lens {
+    orders: usize,
+    entries: usize,
+    postings: usize,
+}
+
+impl Lens {
+    fn min(self, o: Lens) -> Lens {
+        Lens {
+            orders: self.orders.min(o.orders),
+            entries: self.entries.min(o.entries),
+            postings: self.postings.min(o.postings),
+        }
+    }
+}
+
 /// What one group commit has booked but not yet written: balances, the next ids, and the
-/// journal rows (those before `flushed` are in the database already).
+/// new orders and journal rows (those before `flushed` are in the database already).
 #[derive(Debug, Default)]
 struct Batch {
     balances: HashMap<Key, Cached>,
     next_entry: Option<i64>,
     next_posting: Option<i64>,
+    orders: Vec<OrderRow>,
     entries: Vec<EntryRow>,
     postings: Vec<PostingRow>,
-    flushed: (usize, usize),
+    flushed: Lens,
     /// Current programs by (merchant, currency): read once a batch, not once an order.
     programs: HashMap<ProgramKey, Option<ProgramRow>>,
     /// Orders, users, due items and whose balances are all here, read ahead for the batch.
@@ -114,7 +133,7 @@ thread_local! {
 
 /// A point in the batch a failed job rolls back to: its undo log, and how much of the journal
 /// was in the database when the job's savepoint began.
-pub struct Mark(usize, (usize, usize));
+pub struct Mark(usize, Lens);
 
 /// Opens the batch cache on this thread (the writer, before its transaction).
 pub fn begin_batch() {
@@ -122,7 +141,7 @@ pub fn begin_batch() {
 }
 
 pub fn mark() -> Mark {
-    BATCH.with(|b| b.borrow().as_ref().map_or(Mark(0, (0, 0)), |b| Mark(b.undo.len(), b.flushed)))
+    BATCH.with(|b| b.borrow().as_ref().map_or(Mark(0, Lens::default()), |b| Mark(b.undo.len(), b.flushed)))
 }
 
 /// Undoes what the jobs after `m` did to the cache (their savepoint was rolled back).
@@ -142,9 +161,10 @@ pub fn rollback_to(m: Mark) {
                     b.next_entry = e;
                     b.next_posting = p;
                 }
-                Undo::Appended(e, p) => {
-                    b.entries.truncate(e);
-                    b.postings.truncate(p);
+                Undo::Appended(l) => {
+                    b.orders.truncate(l.orders);
+                    b.entries.truncate(l.entries);
+                    b.postings.truncate(l.postings);
                 }
                 Undo::Program(k, Some(prev)) => {
                     b.programs.insert(k, prev);
@@ -157,14 +177,75 @@ pub fn rollback_to(m: Mark) {
         }
         // The savepoint took back the rows written since it began, earlier jobs' included:
         // those are still in the cache and are written again by the next flush.
-        b.flushed = (b.flushed.0.min(m.1 .0), b.flushed.1.min(m.1 .1));
+        b.flushed = b.flushed.min(m.1);
     });
 }
 
-/// Writes the journal rows the batch holds, so a query inside the writer can read them.
+/// Keeps a new order with the batch's journal rows, written with them (`false`: no batch is
+/// open, the caller writes it).
+pub(super) fn buffer_order(o: &OrderRow) -> bool {
+    BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let Some(b) = b.as_mut() else { return false };
+        b.undo.push(Undo::Appended(b.lens()));
+        b.orders.push(o.clone());
+        true
+    })
+}
+
+impl Batch {
+    fn lens(&self) -> Lens {
+        Lens { orders: self.orders.len(), entries: self.entries.len(), postings: self.postings.len() }
+    }
+}
+
+/// Writes the new orders the batch holds, so a query inside the writer can read them; with
+/// `only`, just when that order is one of them (an update of it, a refund referring to it).
+pub(super) fn flush_orders(conn: &mut DbConn, only: Option<(&str, &str)>) -> QueryResult<()> {
+    let pending = BATCH.with(|b| {
+        let b = b.borrow();
+        let pending = &b.as_ref()?.orders[b.as_ref()?.flushed.orders..];
+        let wanted = match only {
+            None => !pending.is_empty(),
+            Some((m, o)) => pending.iter().any(|r| r.merchant_id == m && r.order_id == o),
+        };
+        wanted.then(|| pending.to_vec())
+    });
+    let Some(os) = pending else { return Ok(()) };
+    // As for the journal below: many rows a statement on PostgreSQL, one a statement on SQLite.
+    match conn {
+        DbConn::Postgresql(c) => {
+            for chunk in os.chunks(ROWS_PER_INSERT) {
+                diesel::insert_into(orders::table).values(chunk).execute(c)?;
+            }
+        }
+        DbConn::Sqlite(c) => {
+            for o in &os {
+                diesel::insert_into(orders::table).values(o).execute(c)?;
+            }
+        }
+    }
+    BATCH.with(|b| {
+        if let Some(b) = b.borrow_mut().as_mut() {
+            b.flushed.orders = b.orders.len();
+        }
+    });
+    Ok(())
+}
+
+/// Writes the new orders and journal rows the batch holds, so a query inside the writer can
+/// read them: whatever reads the journal in the writer calls it first.
 pub fn flush_journal(conn: &mut DbConn) -> QueryResult<()> {
-    let pending = BATCH
-        .with(|b| b.borrow().as_ref().map(|b| (b.entries[b.flushed.0..].to_vec(), b.postings[b.flushed.1..].to_vec())));
+    flush_orders(conn, None)?;
+    let pending = BATCH.with(|b| {
+        let b = b.borrow();
+        let b = b.as_ref()?;
+        let f = b.flushed;
+        if (f.entries, f.postings) == (b.entries.len(), b.postings.len()) {
+            return None;
+        }
+        Some((b.entries[f.entries..].to_vec(), b.postings[f.postings..].to_vec()))
+    });
     let Some((es, ps)) = pending else { return Ok(()) };
     // Entries first: postings refer to them. PostgreSQL pays a round trip per statement, so
     // many rows go in each; SQLite runs in process, and one cached single-row statement per row
@@ -189,7 +270,8 @@ pub fn flush_journal(conn: &mut DbConn) -> QueryResult<()> {
     }
     BATCH.with(|b| {
         if let Some(b) = b.borrow_mut().as_mut() {
-            b.flushed = (b.entries.len(), b.postings.len());
+            b.flushed.entries = b.entries.len();
+            b.flushed.postings = b.postings.len();
         }
     });
     Ok(())
@@ -480,7 +562,7 @@ impl Books for DbBooks<'_> {
             BATCH.with(|b| {
                 let mut b = b.borrow_mut();
                 let b = b.as_mut().expect("in a batch");
-                b.undo.push(Undo::Appended(b.entries.len(), b.postings.len()));
+                b.undo.push(Undo::Appended(b.lens()));
                 b.entries.push(entry);
                 b.postings.extend(rows);
             });

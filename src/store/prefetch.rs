@@ -99,15 +99,7 @@ pub fn load(conn: &mut DbConn, hints: &[&Hint]) -> QueryResult<()> {
         return Ok(());
     }
     let keys: Vec<&OrderKey> = hints.iter().filter_map(|h| h.order.as_ref()).collect();
-    let merchants: Vec<&str> = dedup(keys.iter().map(|k| k.0.as_str()));
-    let order_ids: Vec<&str> = dedup(keys.iter().map(|k| k.1.as_str()));
-    // Both columns filtered with ANY/IN: the primary key answers it; pairs that were not
-    // asked for are dropped here.
-    let found: Vec<OrderRow> = crate::on_backend!(conn, |c| orders::table
-        .filter(orders::merchant_id.eq_any(&merchants))
-        .filter(orders::order_id.eq_any(&order_ids))
-        .select(OrderRow::as_select())
-        .load(c))?;
+    let found = orders_by_key(conn, &keys)?;
     let mut order_map: HashMap<OrderKey, Option<OrderRow>> = keys.iter().map(|k| ((*k).clone(), None)).collect();
     for o in found {
         if let Some(slot) = order_map.get_mut(&(o.merchant_id.clone(), o.order_id.clone())) {
@@ -175,6 +167,30 @@ pub fn load(conn: &mut DbConn, hints: &[&Hint]) -> QueryResult<()> {
     });
     books::preload_balances(balances, owners);
     Ok(())
+}
+
+/// The orders with these keys, by primary key each: on PostgreSQL one statement joining the
+/// keys (`merchant_id = ANY(..) AND order_id = ANY(..)` scans every order of the merchant);
+/// on SQLite, in process, one cached lookup each.
+fn orders_by_key(conn: &mut DbConn, keys: &[&OrderKey]) -> QueryResult<Vec<OrderRow>> {
+    use diesel::sql_types::{Array, Text};
+    match conn {
+        DbConn::Postgresql(pg) => diesel::sql_query(
+            "SELECT o.* FROM orders o JOIN unnest($1::text[], $2::text[]) AS k(merchant_id, order_id) \
+             ON o.merchant_id = k.merchant_id AND o.order_id = k.order_id",
+        )
+        .bind::<Array<Text>, _>(keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(keys.iter().map(|k| k.1.as_str()).collect::<Vec<_>>())
+        .load(pg),
+        DbConn::Sqlite(c) => {
+            let mut out = Vec::new();
+            for k in keys {
+                let row = orders::table.find((&k.0, &k.1)).select(OrderRow::as_select()).first(c).optional()?;
+                out.extend(row);
+            }
+            Ok(out)
+        }
+    }
 }
 
 fn dedup<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
@@ -363,5 +379,28 @@ mod tests {
         assert_eq!(super::order("m", "o1").map(|_| ()), None);
         assert!(!nothing_due("b", "a", now));
         books::discard_batch();
+    }
+
+    /// A new order waits in the batch; a later job that needs it in the database writes it,
+    /// and when that job is rolled back the row goes with it, so the next flush writes it again.
+    #[test]
+    fn an_order_written_by_a_job_that_failed_is_written_again() {
+        let (_dir, mut conn) = db();
+        let count = |c: &mut DbConn| -> i64 { crate::on_backend!(c, |c| orders::table.count().get_result(c)).unwrap() };
+        books::begin_batch();
+        conn.batch_execute("BEGIN; SAVEPOINT job").unwrap();
+        repo::insert_order(&mut conn, &order("o1", "a", None, 3_600)).unwrap();
+        assert_eq!(count(&mut conn), 0, "held by the batch");
+        conn.batch_execute("RELEASE SAVEPOINT job; SAVEPOINT job").unwrap();
+        let mark = books::mark();
+        // The next job reads orders (the order is written first), then fails.
+        assert_eq!(repo::due_orders(&mut conn, 10_000, 10).unwrap().len(), 1);
+        assert_eq!(count(&mut conn), 1);
+        conn.batch_execute("ROLLBACK TO SAVEPOINT job").unwrap();
+        books::rollback_to(mark);
+        assert_eq!(count(&mut conn), 0, "rolled back with the job that wrote it");
+        books::flush_batch(&mut conn).unwrap();
+        conn.batch_execute("COMMIT").unwrap();
+        assert_eq!(count(&mut conn), 1, "written again before the commit");
     }
 }

@@ -1,6 +1,7 @@
 //! Typed queries over the schema. Rows convert to domain types here, so callers above the
 //! store never see diesel.
 
+use super::books;
 use super::conn::DbConn;
 use super::prefetch;
 use super::schema::*;
@@ -204,12 +205,13 @@ pub fn update_user(conn: &mut DbConn, u: &UserRow) -> Q<()> {
 }
 
 pub fn has_orders(conn: &mut DbConn, user_id: &str) -> Q<bool> {
+    see_orders(conn)?;
     diesel::select(diesel::dsl::exists(orders::table.filter(orders::user_id.eq(user_id)))).get_result(conn)
 }
 
 // ---- orders ----------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = orders)]
 pub struct OrderRow {
     pub merchant_id: String,
@@ -277,18 +279,29 @@ pub fn order(conn: &mut DbConn, merchant: &str, order_id: &str) -> Q<Option<Orde
     if let Some(known) = prefetch::order(merchant, order_id) {
         return Ok(known);
     }
+    see_orders(conn)?;
     crate::on_backend!(conn, |c| {
         orders::table.find((merchant, order_id)).select(OrderRow::as_select()).first(c).optional()
     })
 }
 
+/// Orders the writer's batch holds are written before a query that reads or refers to them.
+fn see_orders(conn: &mut DbConn) -> Q<()> {
+    books::flush_orders(conn, None)
+}
+
+/// Inside the writer the row is written with the batch's journal (`books::flush_journal`):
+/// every other function here that reads or refers to orders flushes first.
 pub fn insert_order(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
-    crate::on_backend!(conn, |c| diesel::insert_into(orders::table).values(o).execute(c))?;
+    if !books::buffer_order(o) {
+        crate::on_backend!(conn, |c| diesel::insert_into(orders::table).values(o).execute(c))?;
+    }
     prefetch::wrote_order(o, true);
     Ok(())
 }
 
 pub fn save_order_state(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
+    books::flush_orders(conn, Some((&o.merchant_id, &o.order_id)))?;
     crate::on_backend!(conn, |c| {
         diesel::update(orders::table.find((&o.merchant_id, &o.order_id)))
             .set((
@@ -309,6 +322,7 @@ pub fn save_order_state(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
 /// Each shape is its own fixed query, so the statement is prepared once per connection (a
 /// boxed query is prepared again on every call, and this one runs before every order).
 pub fn due_orders(conn: &mut DbConn, now: i64, limit: i64) -> Q<Vec<OrderRow>> {
+    see_orders(conn)?;
     orders::table
         .filter(orders::released_at.is_null())
         .filter(orders::status.eq("pending"))
@@ -322,6 +336,7 @@ pub fn due_orders(conn: &mut DbConn, now: i64, limit: i64) -> Q<Vec<OrderRow>> {
 /// The same for two users (a buyer and a referrer; or one user twice) in one fixed query, so
 /// the statement is prepared once per connection and runs once before every order.
 pub fn due_orders_of(conn: &mut DbConn, a: &str, b: &str, now: i64) -> Q<Vec<OrderRow>> {
+    see_orders(conn)?;
     let who =
         orders::user_id.eq(a).or(orders::referrer_id.eq(a)).or(orders::user_id.eq(b)).or(orders::referrer_id.eq(b));
     crate::on_backend!(conn, |c| orders::table
@@ -336,6 +351,7 @@ pub fn due_orders_of(conn: &mut DbConn, a: &str, b: &str, now: i64) -> Q<Vec<Ord
 
 /// The buyer's gross cashback at this merchant in this currency with `paid_at` in [from, to).
 pub fn cashback_in_period(conn: &mut DbConn, user: &str, merchant: &str, currency: &str, from: i64, to: i64) -> Q<i64> {
+    see_orders(conn)?;
     let rows: Vec<i64> = orders::table
         .filter(orders::user_id.eq(user))
         .filter(orders::merchant_id.eq(merchant))
@@ -372,6 +388,7 @@ pub fn refunds_of(conn: &mut DbConn, merchant: &str, order_id: &str) -> Q<Vec<Re
 }
 
 pub fn insert_refund(conn: &mut DbConn, r: &RefundRow) -> Q<()> {
+    books::flush_orders(conn, Some((&r.merchant_id, &r.order_id)))?;
     crate::on_backend!(conn, |c| { diesel::insert_into(refunds::table).values(r).execute(c).map(drop) })
 }
 
@@ -465,6 +482,7 @@ pub fn anything_due_of(conn: &mut DbConn, a: &str, b: &str, now: i64) -> Q<(bool
     if prefetch::nothing_due(a, b, now) {
         return Ok((false, false));
     }
+    see_orders(conn)?;
     let who =
         orders::user_id.eq(a).or(orders::referrer_id.eq(a)).or(orders::user_id.eq(b)).or(orders::referrer_id.eq(b));
     let due_orders = orders::table
@@ -521,6 +539,7 @@ pub fn audit(conn: &mut DbConn, at: i64, operator: &str, action: &str, target: &
 // ---- the whole ledger, for verify -----------------------------------------------------
 
 pub fn snapshot(conn: &mut DbConn) -> Q<Snapshot> {
+    see_orders(conn)?;
     let mut s = Snapshot::default();
     type E = (i64, String, String, Option<String>, Option<String>, Option<String>, Option<i32>);
     let es: Vec<E> = entries::table
@@ -593,6 +612,7 @@ pub fn user_balances(conn: &mut DbConn, user: &str) -> Q<Vec<(String, String, i6
 
 /// Orders where the user is the buyer or the referrer.
 pub fn orders_touching(conn: &mut DbConn, user: &str) -> Q<Vec<OrderRow>> {
+    see_orders(conn)?;
     orders::table
         .filter(orders::user_id.eq(user).or(orders::referrer_id.eq(user)))
         .select(OrderRow::as_select())
@@ -997,6 +1017,7 @@ pub fn withdrawals_in(
 
 /// A merchant's orders with `paid_at` in [from, to).
 pub fn orders_paid_in(conn: &mut DbConn, merchant: &str, from: i64, to: i64) -> Q<Vec<OrderRow>> {
+    see_orders(conn)?;
     orders::table
         .filter(orders::merchant_id.eq(merchant))
         .filter(orders::paid_at.ge(from))
@@ -1008,6 +1029,7 @@ pub fn orders_paid_in(conn: &mut DbConn, merchant: &str, from: i64, to: i64) -> 
 
 /// Orders booked (created) in [from, to), all merchants.
 pub fn orders_booked_in(conn: &mut DbConn, from: i64, to: i64) -> Q<Vec<OrderRow>> {
+    see_orders(conn)?;
     orders::table
         .filter(orders::created_at.ge(from))
         .filter(orders::created_at.lt(to))
@@ -1017,6 +1039,7 @@ pub fn orders_booked_in(conn: &mut DbConn, from: i64, to: i64) -> Q<Vec<OrderRow
 
 /// Refunds recorded in [from, to), with their order's currency.
 pub fn refunds_recorded_in(conn: &mut DbConn, from: i64, to: i64) -> Q<Vec<(RefundRow, String)>> {
+    see_orders(conn)?;
     let rows: Vec<RefundRow> = refunds::table
         .filter(refunds::recorded_at.ge(from))
         .filter(refunds::recorded_at.lt(to))
