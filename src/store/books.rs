@@ -16,6 +16,7 @@
 use super::conn::DbConn;
 use super::prefetch;
 use super::repo::{OrderRow, ProgramRow};
+use super::savepoint;
 use super::schema::{balances, entries, orders, postings};
 use crate::domain::engine::LedgerError;
 use crate::domain::ledger::{Account, Books, NewEntry};
@@ -212,6 +213,7 @@ pub(super) fn flush_orders(conn: &mut DbConn, only: Option<(&str, &str)>) -> Que
         wanted.then(|| pending.to_vec())
     });
     let Some(os) = pending else { return Ok(()) };
+    savepoint::before_write(conn)?;
     // As for the journal below: many rows a statement on PostgreSQL, one a statement on SQLite.
     match conn {
         DbConn::Postgresql(c) => {
@@ -247,6 +249,7 @@ pub fn flush_journal(conn: &mut DbConn) -> QueryResult<()> {
         Some((b.entries[f.entries..].to_vec(), b.postings[f.postings..].to_vec()))
     });
     let Some((es, ps)) = pending else { return Ok(()) };
+    savepoint::before_write(conn)?;
     // Entries first: postings refer to them. PostgreSQL pays a round trip per statement, so
     // many rows go in each; SQLite runs in process, and one cached single-row statement per row
     // is cheaper than preparing a new many-row one each time.

@@ -23,6 +23,7 @@ pub fn integration(conn: &mut DbConn, merchant: &str, platform: &str) -> Q<Optio
 
 /// Creates or replaces the integration; true when it was created.
 pub fn put_integration(conn: &mut DbConn, row: &IntegrationRow) -> Q<bool> {
+    super::savepoint::before_write(conn)?;
     let updated = diesel::update(shop_integrations::table.find((&row.merchant_id, &row.platform)))
         .set((shop_integrations::secret_enc.eq(&row.secret_enc), shop_integrations::updated_at.eq(row.updated_at)))
         .execute(conn)?;
@@ -66,6 +67,7 @@ pub fn delivery(conn: &mut DbConn, merchant: &str, platform: &str, id: &str, sha
 
 /// Stores a new delivery; its `seq` (the order of receipt) is given here.
 pub fn insert_delivery(conn: &mut DbConn, row: &mut DeliveryRow) -> Q<()> {
+    super::savepoint::before_write(conn)?;
     let max: Option<i64> = hook_deliveries::table.select(diesel::dsl::max(hook_deliveries::seq)).first(conn)?;
     row.seq = max.unwrap_or(0) + 1;
     diesel::insert_into(hook_deliveries::table).values(&*row).execute(conn).map(drop)
@@ -73,6 +75,7 @@ pub fn insert_delivery(conn: &mut DbConn, row: &mut DeliveryRow) -> Q<()> {
 
 /// Records what became of a delivery after an attempt to apply it.
 pub fn settle_delivery(conn: &mut DbConn, row: &DeliveryRow) -> Q<()> {
+    super::savepoint::before_write(conn)?;
     diesel::update(hook_deliveries::table.find((&row.merchant_id, &row.platform, &row.delivery_id, &row.body_sha256)))
         .set((
             hook_deliveries::status.eq(&row.status),

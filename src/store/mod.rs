@@ -7,6 +7,7 @@ pub mod hooks;
 pub mod journal;
 pub mod prefetch;
 pub mod repo;
+pub mod savepoint;
 pub mod schema;
 pub mod writer;
 

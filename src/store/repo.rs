@@ -4,6 +4,7 @@
 use super::books;
 use super::conn::DbConn;
 use super::prefetch;
+use super::savepoint;
 use super::schema::*;
 use crate::domain::engine::{Order, OrderStatus, Redemption, RedemptionStatus};
 use crate::domain::invariants::{EntryRow, PostingRow, Snapshot};
@@ -35,6 +36,7 @@ pub fn merchant(conn: &mut DbConn, id: &str) -> Q<Option<MerchantRow>> {
 }
 
 pub fn insert_merchant(conn: &mut DbConn, m: &MerchantRow) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::insert_into(merchants::table)
         .values((
             merchants::merchant_id.eq(&m.merchant_id),
@@ -48,6 +50,7 @@ pub fn insert_merchant(conn: &mut DbConn, m: &MerchantRow) -> Q<()> {
 }
 
 pub fn update_merchant(conn: &mut DbConn, m: &MerchantRow) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::update(merchants::table.find(&m.merchant_id))
         .set((
             merchants::name.eq(&m.name),
@@ -78,6 +81,7 @@ pub fn active_secrets(conn: &mut DbConn, merchant: &str) -> Q<Vec<SecretRow>> {
 }
 
 pub fn insert_secret(conn: &mut DbConn, s: &SecretRow) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::insert_into(merchant_secrets::table)
         .values((
             merchant_secrets::secret_id.eq(&s.secret_id),
@@ -91,6 +95,7 @@ pub fn insert_secret(conn: &mut DbConn, s: &SecretRow) -> Q<()> {
 
 /// Revokes one secret (or every active one with `None`); returns how many were revoked.
 pub fn revoke_secrets(conn: &mut DbConn, merchant: &str, secret_id: Option<&str>, now: i64) -> Q<usize> {
+    savepoint::before_write(conn)?;
     let q = merchant_secrets::table
         .filter(merchant_secrets::merchant_id.eq(merchant))
         .filter(merchant_secrets::revoked_at.is_null());
@@ -155,6 +160,7 @@ pub fn current_programs(conn: &mut DbConn, merchant: &str) -> Q<Vec<ProgramRow>>
 }
 
 pub fn insert_program(conn: &mut DbConn, p: &ProgramRow) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::insert_into(programs::table).values(p).execute(conn)?;
     super::books::cache_program(&p.merchant_id, &p.currency, None);
     Ok(())
@@ -184,6 +190,7 @@ pub fn user(conn: &mut DbConn, id: &str) -> Q<Option<UserRow>> {
 
 /// Inserts a user; `created_seq` is assigned here so "created before" is a strict order.
 pub fn insert_user(conn: &mut DbConn, u: &mut UserRow) -> Q<()> {
+    savepoint::before_write(conn)?;
     let max: Option<i64> = users::table.select(diesel::dsl::max(users::created_seq)).first(conn)?;
     u.created_seq = max.unwrap_or(0) + 1;
     diesel::insert_into(users::table).values(&*u).execute(conn)?;
@@ -192,6 +199,7 @@ pub fn insert_user(conn: &mut DbConn, u: &mut UserRow) -> Q<()> {
 }
 
 pub fn update_user(conn: &mut DbConn, u: &UserRow) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::update(users::table.find(&u.user_id))
         .set((
             users::referrer_id.eq(&u.referrer_id),
@@ -294,6 +302,7 @@ fn see_orders(conn: &mut DbConn) -> Q<()> {
 /// every other function here that reads or refers to orders flushes first.
 pub fn insert_order(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
     if !books::buffer_order(o) {
+        savepoint::before_write(conn)?;
         crate::on_backend!(conn, |c| diesel::insert_into(orders::table).values(o).execute(c))?;
     }
     prefetch::wrote_order(o, true);
@@ -301,6 +310,7 @@ pub fn insert_order(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
 }
 
 pub fn save_order_state(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
+    savepoint::before_write(conn)?;
     books::flush_orders(conn, Some((&o.merchant_id, &o.order_id)))?;
     crate::on_backend!(conn, |c| {
         diesel::update(orders::table.find((&o.merchant_id, &o.order_id)))
@@ -388,6 +398,7 @@ pub fn refunds_of(conn: &mut DbConn, merchant: &str, order_id: &str) -> Q<Vec<Re
 }
 
 pub fn insert_refund(conn: &mut DbConn, r: &RefundRow) -> Q<()> {
+    savepoint::before_write(conn)?;
     books::flush_orders(conn, Some((&r.merchant_id, &r.order_id)))?;
     crate::on_backend!(conn, |c| { diesel::insert_into(refunds::table).values(r).execute(c).map(drop) })
 }
@@ -438,12 +449,14 @@ pub fn redemption(conn: &mut DbConn, merchant: &str, id: &str) -> Q<Option<Redem
 }
 
 pub fn insert_redemption(conn: &mut DbConn, r: &RedemptionRow) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::insert_into(redemptions::table).values(r).execute(conn)?;
     prefetch::wrote_redemption(r);
     Ok(())
 }
 
 pub fn save_redemption_state(conn: &mut DbConn, r: &RedemptionRow) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::update(redemptions::table.find((&r.merchant_id, &r.redemption_id)))
         .set((
             redemptions::captured_minor.eq(r.captured_minor),
@@ -507,6 +520,7 @@ pub fn remembered(conn: &mut DbConn, scope: &str, key: &str) -> Q<Option<(String
 }
 
 pub fn remember(conn: &mut DbConn, scope: &str, key: &str, request: &str, response: &str, now: i64) -> Q<()> {
+    savepoint::before_write(conn)?;
     crate::on_backend!(conn, |c| {
         diesel::insert_into(idempotency::table)
             .values((
@@ -522,6 +536,7 @@ pub fn remember(conn: &mut DbConn, scope: &str, key: &str, request: &str, respon
 }
 
 pub fn audit(conn: &mut DbConn, at: i64, operator: &str, action: &str, target: &str, detail: &str) -> Q<()> {
+    savepoint::before_write(conn)?;
     let max: Option<i64> = audit::table.select(diesel::dsl::max(audit::id)).first(conn)?;
     diesel::insert_into(audit::table)
         .values((
@@ -592,6 +607,7 @@ pub fn meta_value(conn: &mut DbConn, k: &str) -> Q<Option<String>> {
 }
 
 pub fn set_meta_value(conn: &mut DbConn, k: &str, v: &str) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::insert_into(meta::table).values((meta::key.eq(k), meta::value.eq(v))).execute(conn).map(drop)
 }
 
@@ -657,10 +673,12 @@ pub fn withdrawal(conn: &mut DbConn, id: &str) -> Q<Option<WithdrawalRow>> {
 }
 
 pub fn insert_withdrawal(conn: &mut DbConn, w: &WithdrawalRow) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::insert_into(withdrawals::table).values(w).execute(conn).map(drop)
 }
 
 pub fn save_withdrawal_state(conn: &mut DbConn, w: &WithdrawalRow) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::update(withdrawals::table.find(&w.withdrawal_id))
         .set((
             withdrawals::status.eq(&w.status),
@@ -705,6 +723,7 @@ pub fn withdrawal_settings(conn: &mut DbConn, currency: &str) -> Q<Option<(i64, 
 }
 
 pub fn put_withdrawal_settings(conn: &mut DbConn, currency: &str, minimum: i64, fee: i64, now: i64) -> Q<()> {
+    savepoint::before_write(conn)?;
     let n = diesel::update(withdrawal_settings::table.find(currency))
         .set((
             withdrawal_settings::minimum_minor.eq(minimum),
@@ -734,6 +753,7 @@ pub fn insert_deposit(
     operator: &str,
     now: i64,
 ) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::insert_into(deposits::table)
         .values((
             deposits::deposit_id.eq(id),
@@ -809,6 +829,7 @@ pub fn user_postings(
 
 /// Records a login token's use; false when it was used before.
 pub fn use_login_token(conn: &mut DbConn, jti: &str, user: &str, now: i64, expires_at: i64) -> Q<bool> {
+    savepoint::before_write(conn)?;
     let seen: bool = diesel::select(diesel::dsl::exists(login_tokens::table.find(jti))).get_result(conn)?;
     if seen {
         return Ok(false);
@@ -825,6 +846,7 @@ pub fn use_login_token(conn: &mut DbConn, jti: &str, user: &str, now: i64, expir
 }
 
 pub fn insert_session(conn: &mut DbConn, id_hash: &str, user: &str, csrf: &str, now: i64) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::insert_into(sessions::table)
         .values((
             sessions::id_hash.eq(id_hash),
@@ -847,10 +869,12 @@ pub fn session(conn: &mut DbConn, id_hash: &str) -> Q<Option<(String, String, i6
 }
 
 pub fn touch_session(conn: &mut DbConn, id_hash: &str, now: i64) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::update(sessions::table.find(id_hash)).set(sessions::last_seen_at.eq(now)).execute(conn).map(drop)
 }
 
 pub fn delete_session(conn: &mut DbConn, id_hash: &str) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::delete(sessions::table.find(id_hash)).execute(conn).map(drop)
 }
 
@@ -868,6 +892,7 @@ pub fn insert_settlement(
     operator: &str,
     now: i64,
 ) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::insert_into(settlements::table)
         .values((
             settlements::merchant_id.eq(merchant),
@@ -896,6 +921,7 @@ pub fn insert_writeoff(
     operator: &str,
     now: i64,
 ) -> Q<()> {
+    savepoint::before_write(conn)?;
     diesel::insert_into(writeoffs::table)
         .values((
             writeoffs::writeoff_id.eq(id),
@@ -919,6 +945,7 @@ pub fn insert_adjustment(
     operator: &str,
     now: i64,
 ) -> Q<()> {
+    savepoint::before_write(conn)?;
     // The writer keeps the journal rows of its batch until a query needs them.
     super::books::flush_journal(conn)?;
     diesel::insert_into(adjustments::table)
@@ -985,6 +1012,7 @@ pub fn audit_page(conn: &mut DbConn, from: i64, to: i64, after: i64, limit: i64)
 /// Removes sessions past their idle or absolute limit, and used login tokens a day after they
 /// expired (an expired token is refused anyway, so its jti is no longer needed).
 pub fn purge_sessions(conn: &mut DbConn, idle_before: i64, created_before: i64, tokens_before: i64) -> Q<usize> {
+    savepoint::before_write(conn)?;
     let n = diesel::delete(
         sessions::table.filter(sessions::last_seen_at.lt(idle_before).or(sessions::created_at.lt(created_before))),
     )
@@ -1128,6 +1156,7 @@ pub fn sealed_secrets(conn: &mut DbConn) -> Q<Vec<(&'static str, String, String)
 /// Stores a secret sealed again (see `sealed_secrets` for the keys).
 /// Replaces one stored secret's ciphertext; the rows it changed (1, or 0 if the row is gone).
 pub fn reseal(conn: &mut DbConn, table: &str, key: &str, sealed: &str) -> Q<usize> {
+    savepoint::before_write(conn)?;
     match table {
         "merchant_secrets" => {
             diesel::update(merchant_secrets::table.find(key)).set(merchant_secrets::secret_enc.eq(sealed)).execute(conn)

@@ -5,6 +5,7 @@
 use super::books;
 use super::conn::DbConn;
 use super::prefetch::{self, Hint};
+use super::savepoint;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -194,7 +195,8 @@ impl Writer {
 
 pub type Reopen = Box<dyn Fn() -> Option<DbConn> + Send>;
 
-fn run(conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen, stats: &Stats) {
+fn run(mut conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen, stats: &Stats) {
+    watch(&mut conn);
     let mut conn = Some(conn);
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -216,26 +218,28 @@ fn run(conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen, stats: &Stats) 
             let r = c.transaction::<(), diesel::result::Error, _>(|c| {
                 let hints: Vec<&Hint> = batch.iter().filter_map(|j| j.hint()).collect();
                 prefetch::load(c, &hints)?;
-                // Each job runs under the savepoint `job`. After a job that succeeded, its
-                // release and the next job's savepoint go in one statement (one round trip on
-                // PostgreSQL); after one that failed, ROLLBACK TO leaves the savepoint in place.
-                let mut step = "SAVEPOINT job";
+                // Each job runs under the savepoint `job`, a hinted one from its first write
+                // on (store::savepoint); a job that fails is rolled back to it, and what it
+                // did to the batch cache is undone.
+                savepoint::begin_batch();
                 for job in batch.iter_mut() {
-                    if !step.is_empty() {
-                        c.batch_execute(step)?;
-                    }
+                    savepoint::begin_job(c, job.hint().is_some())?;
                     let mark = books::mark();
-                    if job.run(c) {
-                        step = "RELEASE SAVEPOINT job; SAVEPOINT job";
-                    } else {
-                        c.batch_execute("ROLLBACK TO SAVEPOINT job")?;
-                        books::rollback_to(mark);
-                        step = "";
+                    let ok = job.run(c);
+                    match savepoint::end_job(c, ok)? {
+                        savepoint::Ended::Kept => {}
+                        savepoint::Ended::RolledBack => books::rollback_to(mark),
+                        savepoint::Ended::Unrecoverable(sql) => {
+                            return Err(diesel::result::Error::QueryBuilderError(
+                                format!("a job failed after writing outside its savepoint ({sql})").into(),
+                            ))
+                        }
                     }
                     if job.hint().is_none() {
                         books::forget_known();
                     }
                 }
+                savepoint::end_batch();
                 // The balances the batch moved are written once, before the one commit.
                 books::flush_batch(c)?;
                 Ok(())
@@ -280,7 +284,12 @@ fn run(conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen, stats: &Stats) 
 fn replace(conn: &mut Option<DbConn>, reopen: &Reopen) -> bool {
     drop(conn.take());
     *conn = reopen();
-    conn.is_some()
+    conn.as_mut().map(watch).is_some()
+}
+
+/// The writer's connection tells `savepoint` of every statement it runs.
+fn watch(conn: &mut DbConn) {
+    conn.set_instrumentation(|e: diesel::connection::InstrumentationEvent<'_>| savepoint::observe(e));
 }
 
 fn fail_all(batch: Vec<Box<dyn Job>>, why: &str) {
@@ -298,6 +307,7 @@ pub fn nested<T, E>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, E>,
 ) -> diesel::QueryResult<Result<T, E>> {
+    savepoint::before_write(conn)?;
     conn.batch_execute("SAVEPOINT nested")?;
     let mark = books::mark();
     let r = f(conn);

@@ -86,10 +86,7 @@ async fn a_job_that_fails_after_booking_leaves_no_trace_in_its_batch() {
     let app = spawn_app().await;
     let writer = app.state.writer.clone();
     let cny = Currency::parse("CNY").unwrap();
-    // The app's job writes twice as it starts (ended sessions, due releases): let it finish.
-    while writer.stats().jobs.load(Ordering::SeqCst) < 2 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_startup_jobs(&writer).await;
     let (release, blocker) = hold(&writer).await;
     let failing = writer
         .submit(None, move |c| -> Result<(), ApiError> {
@@ -226,4 +223,103 @@ async fn a_batch_reads_what_its_earlier_jobs_wrote() {
     let e1 = app.get("/v1/orders/E1").await.json::<serde_json::Value>().await.unwrap();
     assert_eq!(e1["refunded"], json!("60.00"));
     app.assert_verified().await;
+}
+
+/// The app's job writes twice as it starts (ended sessions, due releases): a test that holds
+/// the writer lets it finish first, or it would wait in the queue behind the held job.
+async fn wait_for_startup_jobs(writer: &cashback::store::Writer) {
+    while writer.stats().jobs.load(Ordering::SeqCst) < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn new_user(id: &str) -> cashback::store::repo::UserRow {
+    cashback::store::repo::UserRow {
+        user_id: id.into(),
+        referrer_id: None,
+        payout_destinations: "[]".into(),
+        created_by: None,
+        created_seq: 0,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+async fn user_exists(app: &crate::helpers::TestApp, id: &'static str) -> bool {
+    app.state.read(move |c| Ok(cashback::store::repo::user(c, id)?.is_some())).await.unwrap()
+}
+
+/// A job that tells what it reads (an order, a refund) takes its savepoint at its first write
+/// (store::savepoint): one that fails after writing is rolled back alone, one that fails
+/// before writing needs no rollback, and the jobs around them are booked.
+#[tokio::test]
+async fn a_hinted_job_that_fails_is_rolled_back_from_its_first_write() {
+    use cashback::store::prefetch::Hint;
+    use cashback::store::repo;
+    let app = spawn_app().await;
+    let writer = app.state.writer.clone();
+    let hint = |o: &str| Some(Hint::new("m1", o, Some("u-x"), 0));
+    let refused = || cashback::app::error::err(cashback::app::error::Code::InvalidRequest, "refused");
+    wait_for_startup_jobs(&writer).await;
+    let (release, blocker) = hold(&writer).await;
+    let wrote_then_failed = writer
+        .submit(hint("a"), move |c| -> Result<(), ApiError> {
+            repo::insert_user(c, &mut new_user("u-a"))?;
+            Err(refused())
+        })
+        .unwrap();
+    let kept = writer
+        .submit(hint("b"), move |c| -> Result<(), ApiError> { Ok(repo::insert_user(c, &mut new_user("u-b"))?) })
+        .unwrap();
+    let failed_early = writer.submit(hint("c"), move |_c| -> Result<(), ApiError> { Err(refused()) }).unwrap();
+    let kept_too = writer
+        .submit(hint("d"), move |c| -> Result<(), ApiError> { Ok(repo::insert_user(c, &mut new_user("u-d"))?) })
+        .unwrap();
+    let batches = writer.stats().batches.load(Ordering::SeqCst);
+    release.send(()).unwrap();
+    blocker.await.unwrap().unwrap();
+    assert!(matches!(wrote_then_failed.await.unwrap(), Err(cashback::store::WriteError::Job(_))));
+    assert!(kept.await.unwrap().is_ok());
+    assert!(matches!(failed_early.await.unwrap(), Err(cashback::store::WriteError::Job(_))));
+    assert!(kept_too.await.unwrap().is_ok());
+    assert_eq!(writer.stats().batches.load(Ordering::SeqCst) - batches, 1, "all in one batch");
+    assert!(!user_exists(&app, "u-a").await, "rolled back to the savepoint its write took");
+    assert!(user_exists(&app, "u-b").await);
+    assert!(user_exists(&app, "u-d").await);
+}
+
+/// A write that bypasses `savepoint::before_write` in a hinted job is a bug; if that job then
+/// fails, nothing could undo its write alone, so the whole batch is refused and nothing of it is
+/// booked (a debug build panics in the writer, a release build rolls the batch back).
+#[tokio::test]
+async fn a_hinted_job_that_wrote_outside_its_savepoint_and_failed_books_nothing_of_its_batch() {
+    use cashback::store::prefetch::Hint;
+    use cashback::store::repo;
+    use diesel::RunQueryDsl;
+    let app = spawn_app().await;
+    let writer = app.state.writer.clone();
+    let hint = |o: &str| Some(Hint::new("m1", o, Some("u-x"), 0));
+    wait_for_startup_jobs(&writer).await;
+    let (release, blocker) = hold(&writer).await;
+    let kept = writer
+        .submit(hint("e"), move |c| -> Result<(), ApiError> { Ok(repo::insert_user(c, &mut new_user("u-e"))?) })
+        .unwrap();
+    let unguarded = writer
+        .submit(hint("f"), move |c| -> Result<(), ApiError> {
+            let q = diesel::sql_query("INSERT INTO meta (key, value) VALUES ('probe', 'x')");
+            cashback::on_backend!(c, |c| q.execute(c))?;
+            Err(cashback::app::error::err(cashback::app::error::Code::InvalidRequest, "refused"))
+        })
+        .unwrap();
+    release.send(()).unwrap();
+    blocker.await.unwrap().unwrap();
+    assert!(matches!(kept.await.unwrap(), Err(cashback::store::WriteError::Unavailable(_))));
+    assert!(matches!(unguarded.await.unwrap(), Err(cashback::store::WriteError::Unavailable(_))));
+    assert!(!user_exists(&app, "u-e").await);
+    let probe = app.state.read(|c| Ok(repo::meta_value(c, "probe")?)).await.unwrap();
+    assert_eq!(probe, None);
+    // The writer goes on.
+    let after = writer.write(|c| -> Result<(), ApiError> { Ok(repo::insert_user(c, &mut new_user("u-g"))?) });
+    after.await.unwrap();
+    assert!(user_exists(&app, "u-g").await);
 }
