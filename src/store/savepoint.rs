@@ -125,7 +125,9 @@ pub(super) fn observe(event: InstrumentationEvent<'_>) {
         return;
     }
     let sql = query.to_string();
-    let head: String = sql.trim_start().chars().take(60).collect();
+    // The statement's words only: diesel appends the bound values (which may be secrets).
+    let text = sql.split(" -- binds:").next().unwrap_or("");
+    let head: String = text.trim_start().chars().take(60).collect();
     let word = head.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
     if word != "SELECT" {
         WROTE_UNGUARDED.with(|w| {

@@ -26,8 +26,9 @@ pub enum WriteError<E> {
 }
 
 trait Job: Send {
-    /// Runs inside the batch transaction, under the writer's savepoint for it; false when it
-    /// refused (the writer then rolls its savepoint back).
+    /// Runs inside the batch transaction, under the writer's savepoint for it (for a hinted
+    /// job, taken at its first write: store::savepoint); false when it refused (the writer then
+    /// rolls it back, in the database and in the batch cache).
     fn run(&mut self, conn: &mut DbConn) -> bool;
     /// What the job will read, for the batch to fetch ahead ([`prefetch`]).
     fn hint(&self) -> Option<&Hint>;
