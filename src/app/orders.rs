@@ -8,6 +8,7 @@ use crate::domain::money::{format_minor, Currency};
 use crate::domain::program::{Components, Line, Program};
 use crate::domain::time::{format_ts, month_bounds};
 use crate::store::books::DbBooks;
+use crate::store::prefetch::Hint;
 use crate::store::repo::{self, OrderRow, ProgramRow, RefundRow};
 use crate::store::DbConn;
 use serde::Deserialize;
@@ -364,6 +365,27 @@ impl RefundIn {
 
 const CANCEL: &str = "cancel";
 
+/// Where an order's refund keys (and its cancel) are remembered.
+fn refund_scope(merchant: &str, order_id: &str) -> String {
+    idem::scope(&["refund", merchant, order_id])
+}
+
+/// What placing an order reads, for the writer to fetch ahead ([`Hint`]).
+pub fn place_hint(cmd: &OrderCmd, now: i64) -> Hint {
+    let user = cmd.resolved.as_ref().ok().map(|p| p.user_id.as_str());
+    Hint::new(&cmd.merchant_id, &cmd.order_id, user, now)
+}
+
+/// What a refund reads: its order, its key and the cancel's.
+pub fn refund_hint(merchant: &str, order_id: &str, refund_id: &str, now: i64) -> Hint {
+    Hint::new(merchant, order_id, None, now).remembering(&refund_scope(merchant, order_id), &[refund_id, CANCEL])
+}
+
+/// What a cancel reads: its order and its key.
+pub fn cancel_hint(merchant: &str, order_id: &str, now: i64) -> Hint {
+    Hint::new(merchant, order_id, None, now).remembering(&refund_scope(merchant, order_id), &[CANCEL])
+}
+
 fn refund_view(row: &OrderRow, refund_id: &str, amount: i64, now: &Components) -> Value {
     let cur = Currency::parse(&row.currency).expect("stored currency");
     json!({
@@ -421,7 +443,7 @@ pub fn refund(conn: &mut DbConn, merchant: &str, order_id: &str, cmd: RefundCmd,
     let row = known(conn, merchant, order_id)?;
     let cur = Currency::parse(&row.currency).expect("stored currency");
     let amount = positive("amount", &cmd.amount, cur)?;
-    let scope = idem::scope(&["refund", merchant, order_id]);
+    let scope = refund_scope(merchant, order_id);
     let canonical = json!({"amount": amount, "refunded_at": cmd.refunded_at}).to_string();
     if let Some(prev) = idem::check(conn, &scope, &cmd.refund_id, &canonical)? {
         return Ok(Outcome::Replayed(prev));
@@ -443,7 +465,7 @@ pub fn refund(conn: &mut DbConn, merchant: &str, order_id: &str, cmd: RefundCmd,
 
 pub fn cancel(conn: &mut DbConn, merchant: &str, order_id: &str, now: i64) -> ApiResult<Outcome> {
     let row = known(conn, merchant, order_id)?;
-    let scope = idem::scope(&["refund", merchant, order_id]);
+    let scope = refund_scope(merchant, order_id);
     if let Some(prev) = idem::check(conn, &scope, CANCEL, "{}")? {
         return Ok(Outcome::Replayed(prev));
     }

@@ -48,7 +48,7 @@ pub fn run(a: CeilingArgs) -> anyhow::Result<i32> {
                             .expect("amount"),
                             refunded_at: None,
                         };
-                        let hint = Hint::new(super::MERCHANT, &order_id, None, now);
+                        let hint = orders::refund_hint(super::MERCHANT, &order_id, &cmd.refund_id, now);
                         let r = writer
                             .write_hinted(hint, move |c| orders::refund(c, super::MERCHANT, &order_id, cmd, now))
                             .await;

@@ -54,9 +54,8 @@ pub async fn place_order(req: HttpRequest, payload: web::Payload, st: St) -> Htt
     let body: OrderIn = input::json(&signed.body)?;
     let cmd = body.validate(&signed.merchant_id, st.clock.now())?;
     let svc = st.svc.clone();
-    let (m, o) = (cmd.merchant_id.clone(), cmd.order_id.clone());
-    let user = cmd.resolved.as_ref().ok().map(|p| p.user_id.clone());
-    Ok(respond(st.write_order(&m, &o, user.as_deref(), move |c, now| orders::place(c, &svc, cmd, now)).await?))
+    let hint = orders::place_hint(&cmd, st.clock.now());
+    Ok(respond(st.write_order(hint, move |c, now| orders::place(c, &svc, cmd, now)).await?))
 }
 
 /// The order's current state, with its refunds.
@@ -75,8 +74,8 @@ pub async fn refund(req: HttpRequest, path: web::Path<String>, payload: web::Pay
     let signed = auth::merchant(&req, payload, &st).await?;
     let cmd = input::json::<RefundIn>(&signed.body)?.validate()?;
     let (m, id) = (signed.merchant_id, path.into_inner());
-    let (hm, hid) = (m.clone(), id.clone());
-    Ok(respond(st.write_order(&hm, &hid, None, move |c, now| orders::refund(c, &m, &id, cmd, now)).await?))
+    let hint = orders::refund_hint(&m, &id, &cmd.refund_id, st.clock.now());
+    Ok(respond(st.write_order(hint, move |c, now| orders::refund(c, &m, &id, cmd, now)).await?))
 }
 
 /// Cancels the order: reverses whatever is left.
@@ -86,8 +85,8 @@ pub async fn cancel(req: HttpRequest, path: web::Path<String>, payload: web::Pay
     let signed = auth::merchant(&req, payload, &st).await?;
     empty(&signed.body)?;
     let (m, id) = (signed.merchant_id, path.into_inner());
-    let (hm, hid) = (m.clone(), id.clone());
-    Ok(respond(st.write_order(&hm, &hid, None, move |c, now| orders::cancel(c, &m, &id, now)).await?))
+    let hint = orders::cancel_hint(&m, &id, st.clock.now());
+    Ok(respond(st.write_order(hint, move |c, now| orders::cancel(c, &m, &id, now)).await?))
 }
 
 /// Endpoints without a body accept an empty one or `{}`.

@@ -19,6 +19,7 @@ pub mod wallet;
 use crate::app::error::{ApiError, ApiResult};
 use crate::app::{Outcome, Services};
 use crate::clock::Clock;
+use crate::store::prefetch::Hint;
 use crate::store::{DbConn, DbPool, Writer};
 use actix_web::{web, HttpResponse};
 
@@ -67,15 +68,14 @@ impl AppState {
         Ok(self.writer.write(move |c: &mut DbConn| f(c, clock.now())).await?)
     }
 
-    /// The same for an order, a refund or a cancel: the batch reads the order and its buyer
-    /// ahead (store::prefetch).
-    pub async fn write_order<T, F>(&self, merchant: &str, order_id: &str, user: Option<&str>, f: F) -> ApiResult<T>
+    /// The same for an order, a refund or a cancel: the batch reads what `hint` names (the
+    /// order, its buyer, its idempotency keys) ahead, for all its jobs at once (store::prefetch).
+    pub async fn write_order<T, F>(&self, hint: Hint, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn, i64) -> ApiResult<T> + Send + 'static,
     {
         let clock = self.clock.clone();
-        let hint = crate::store::prefetch::Hint::new(merchant, order_id, user, clock.now());
         Ok(self.writer.write_hinted(hint, move |c: &mut DbConn| f(c, clock.now())).await?)
     }
 }

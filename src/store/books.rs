@@ -15,9 +15,9 @@
 
 use super::conn::DbConn;
 use super::prefetch;
-use super::repo::{OrderRow, ProgramRow};
+use super::repo::{OrderRow, ProgramRow, RefundRow};
 use super::savepoint;
-use super::schema::{balances, entries, orders, postings};
+use super::schema::{balances, entries, idempotency, orders, postings, refunds};
 use crate::domain::engine::LedgerError;
 use crate::domain::ledger::{Account, Books, NewEntry};
 use crate::domain::money::Currency;
@@ -93,6 +93,9 @@ struct PostingRow {
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Lens {
     orders: usize,
+    states: usize,
+    refunds: usize,
+    remembered: usize,
     entries: usize,
     postings: usize,
 }
@@ -101,20 +104,81 @@ impl Lens {
     fn min(self, o: Lens) -> Lens {
         Lens {
             orders: self.orders.min(o.orders),
+            states: self.states.min(o.states),
+            refunds: self.refunds.min(o.refunds),
+            remembered: self.remembered.min(o.remembered),
             entries: self.entries.min(o.entries),
             postings: self.postings.min(o.postings),
         }
     }
 }
 
-/// What one group commit has booked but not yet written: balances, the next ids, and the
-/// new orders and journal rows (those before `flushed` are in the database already).
+/// An order's state as `repo::save_order_state` writes it.
+#[derive(Debug, Clone)]
+pub(super) struct OrderState {
+    pub merchant_id: String,
+    pub order_id: String,
+    pub rev_cashback_minor: i64,
+    pub rev_referral_minor: i64,
+    pub rev_platform_minor: i64,
+    pub refunded_minor: i64,
+    pub status: String,
+    pub released_at: Option<i64>,
+}
+
+impl From<&OrderRow> for OrderState {
+    fn from(o: &OrderRow) -> OrderState {
+        OrderState {
+            merchant_id: o.merchant_id.clone(),
+            order_id: o.order_id.clone(),
+            rev_cashback_minor: o.rev_cashback_minor,
+            rev_referral_minor: o.rev_referral_minor,
+            rev_platform_minor: o.rev_platform_minor,
+            refunded_minor: o.refunded_minor,
+            status: o.status.clone(),
+            released_at: o.released_at,
+        }
+    }
+}
+
+impl OrderState {
+    /// `row` with this state: the columns a saved state writes.
+    pub(super) fn applied_to(self, row: &OrderRow) -> OrderRow {
+        OrderRow {
+            rev_cashback_minor: self.rev_cashback_minor,
+            rev_referral_minor: self.rev_referral_minor,
+            rev_platform_minor: self.rev_platform_minor,
+            refunded_minor: self.refunded_minor,
+            status: self.status,
+            released_at: self.released_at,
+            ..row.clone()
+        }
+    }
+}
+
+/// An idempotency record, as `repo::remember` stores it.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = idempotency)]
+pub(super) struct IdemRow {
+    pub scope: String,
+    pub key: String,
+    pub request: String,
+    pub response: String,
+    pub created_at: i64,
+}
+
+/// What one group commit has booked but not yet written: balances, the next ids, the new
+/// orders, their new states, refunds and idempotency records, and the journal rows (those
+/// before `flushed` are in the database already).
 #[derive(Debug, Default)]
 struct Batch {
     balances: HashMap<Key, Cached>,
     next_entry: Option<i64>,
     next_posting: Option<i64>,
     orders: Vec<OrderRow>,
+    states: Vec<OrderState>,
+    refunds: Vec<RefundRow>,
+    remembered: Vec<IdemRow>,
     entries: Vec<EntryRow>,
     postings: Vec<PostingRow>,
     flushed: Lens,
@@ -164,6 +228,9 @@ pub fn rollback_to(m: Mark) {
                 }
                 Undo::Appended(l) => {
                     b.orders.truncate(l.orders);
+                    b.states.truncate(l.states);
+                    b.refunds.truncate(l.refunds);
+                    b.remembered.truncate(l.remembered);
                     b.entries.truncate(l.entries);
                     b.postings.truncate(l.postings);
                 }
@@ -182,101 +249,185 @@ pub fn rollback_to(m: Mark) {
     });
 }
 
-/// Keeps a new order with the batch's journal rows, written with them (`false`: no batch is
-/// open, the caller writes it).
-pub(super) fn buffer_order(o: &OrderRow) -> bool {
+/// Keeps a row for the batch to write before it commits (`false`: no batch is open, the
+/// caller writes it). Whatever reads or refers to such rows inside the writer flushes them
+/// first: [`flush_orders`], [`flush_refunds`], [`flush_remembered`], or all of them with
+/// [`flush_journal`].
+fn buffer(f: impl FnOnce(&mut Batch)) -> bool {
     BATCH.with(|b| {
         let mut b = b.borrow_mut();
         let Some(b) = b.as_mut() else { return false };
         b.undo.push(Undo::Appended(b.lens()));
-        b.orders.push(o.clone());
+        f(b);
         true
     })
 }
 
+pub(super) fn buffer_order(o: &OrderRow) -> bool {
+    buffer(|b| b.orders.push(o.clone()))
+}
+
+pub(super) fn buffer_order_state(o: &OrderRow) -> bool {
+    buffer(|b| b.states.push(o.into()))
+}
+
+pub(super) fn buffer_refund(r: &RefundRow) -> bool {
+    buffer(|b| b.refunds.push(r.clone()))
+}
+
+pub(super) fn buffer_remembered(r: IdemRow) -> bool {
+    buffer(|b| b.remembered.push(r))
+}
+
 impl Batch {
     fn lens(&self) -> Lens {
-        Lens { orders: self.orders.len(), entries: self.entries.len(), postings: self.postings.len() }
+        Lens {
+            orders: self.orders.len(),
+            states: self.states.len(),
+            refunds: self.refunds.len(),
+            remembered: self.remembered.len(),
+            entries: self.entries.len(),
+            postings: self.postings.len(),
+        }
     }
 }
 
-/// Writes the new orders the batch holds, so a query inside the writer can read them; with
-/// `only`, just when that order is one of them (an update of it, a refund referring to it).
-pub(super) fn flush_orders(conn: &mut DbConn, only: Option<(&str, &str)>) -> QueryResult<()> {
-    let pending = BATCH.with(|b| {
+/// The rows of one kind the batch holds and has not written; `None` when there are none.
+fn unwritten<T: Clone>(pick: impl Fn(&Batch) -> (&[T], usize)) -> Option<Vec<T>> {
+    BATCH.with(|b| {
         let b = b.borrow();
-        let pending = &b.as_ref()?.orders[b.as_ref()?.flushed.orders..];
-        let wanted = match only {
-            None => !pending.is_empty(),
-            Some((m, o)) => pending.iter().any(|r| r.merchant_id == m && r.order_id == o),
-        };
-        wanted.then(|| pending.to_vec())
-    });
-    let Some(os) = pending else { return Ok(()) };
-    savepoint::before_write(conn)?;
-    // As for the journal below: many rows a statement on PostgreSQL, one a statement on SQLite.
-    match conn {
-        DbConn::Postgresql(c) => {
-            for chunk in os.chunks(ROWS_PER_INSERT) {
-                diesel::insert_into(orders::table).values(chunk).execute(c)?;
-            }
-        }
-        DbConn::Sqlite(c) => {
-            for o in &os {
-                diesel::insert_into(orders::table).values(o).execute(c)?;
-            }
-        }
-    }
+        let (rows, flushed) = pick(b.as_ref()?);
+        (rows.len() > flushed).then(|| rows[flushed..].to_vec())
+    })
+}
+
+/// Records that every row of one kind the batch holds is written.
+fn written(set: impl FnOnce(&mut Batch)) {
     BATCH.with(|b| {
         if let Some(b) = b.borrow_mut().as_mut() {
-            b.flushed.orders = b.orders.len();
+            set(b);
         }
     });
+}
+
+/// Inserts rows: many a statement on PostgreSQL (a round trip per statement is what it costs);
+/// on SQLite, in process, one cached single-row statement per row is cheaper than preparing a
+/// new many-row one each time.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            DbConn::Postgresql(c) => {
+                for chunk in $rows.chunks(ROWS_PER_INSERT) {
+                    diesel::insert_into($table).values(chunk).execute(c)?;
+                }
+            }
+            DbConn::Sqlite(c) => {
+                for r in $rows.iter() {
+                    diesel::insert_into($table).values(r).execute(c)?;
+                }
+            }
+        }
+    };
+}
+
+/// Writes the new orders and the order states the batch holds, so a query inside the writer
+/// can read them.
+pub(super) fn flush_orders(conn: &mut DbConn) -> QueryResult<()> {
+    if let Some(os) = unwritten(|b| (&b.orders, b.flushed.orders)) {
+        savepoint::before_write(conn)?;
+        insert_rows!(conn, orders::table, os);
+        written(|b| b.flushed.orders = b.orders.len());
+    }
+    if let Some(states) = unwritten(|b| (&b.states, b.flushed.states)) {
+        savepoint::before_write(conn)?;
+        write_states(conn, states)?;
+        written(|b| b.flushed.states = b.states.len());
+    }
     Ok(())
 }
 
-/// Writes the new orders and journal rows the batch holds, so a query inside the writer can
-/// read them: whatever reads the journal in the writer calls it first.
-pub fn flush_journal(conn: &mut DbConn) -> QueryResult<()> {
-    flush_orders(conn, None)?;
-    let pending = BATCH.with(|b| {
-        let b = b.borrow();
-        let b = b.as_ref()?;
-        let f = b.flushed;
-        if (f.entries, f.postings) == (b.entries.len(), b.postings.len()) {
-            return None;
-        }
-        Some((b.entries[f.entries..].to_vec(), b.postings[f.postings..].to_vec()))
-    });
-    let Some((es, ps)) = pending else { return Ok(()) };
-    savepoint::before_write(conn)?;
-    // Entries first: postings refer to them. PostgreSQL pays a round trip per statement, so
-    // many rows go in each; SQLite runs in process, and one cached single-row statement per row
-    // is cheaper than preparing a new many-row one each time.
+/// Each order's last state only, in one statement on PostgreSQL.
+pub(super) fn write_states(conn: &mut DbConn, states: Vec<OrderState>) -> QueryResult<()> {
+    use diesel::sql_types::{Array, BigInt, Nullable, Text};
+    let mut seen = HashSet::new();
+    let mut last: Vec<OrderState> =
+        states.into_iter().rev().filter(|s| seen.insert((s.merchant_id.clone(), s.order_id.clone()))).collect();
+    last.reverse();
     match conn {
-        DbConn::Postgresql(c) => {
-            for chunk in es.chunks(ROWS_PER_INSERT) {
-                diesel::insert_into(entries::table).values(chunk).execute(c)?;
-            }
-            for chunk in ps.chunks(ROWS_PER_INSERT) {
-                diesel::insert_into(postings::table).values(chunk).execute(c)?;
-            }
+        DbConn::Postgresql(pg) => {
+            diesel::sql_query(
+                "UPDATE orders AS o SET rev_cashback_minor = v.rc, rev_referral_minor = v.rr, \
+                 rev_platform_minor = v.rp, refunded_minor = v.rf, status = v.st, released_at = v.ra \
+                 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], \
+                 $7::text[], $8::bigint[]) AS v(m, id, rc, rr, rp, rf, st, ra) \
+                 WHERE o.merchant_id = v.m AND o.order_id = v.id",
+            )
+            .bind::<Array<Text>, _>(last.iter().map(|s| s.merchant_id.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(last.iter().map(|s| s.order_id.as_str()).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(last.iter().map(|s| s.rev_cashback_minor).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(last.iter().map(|s| s.rev_referral_minor).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(last.iter().map(|s| s.rev_platform_minor).collect::<Vec<_>>())
+            .bind::<Array<BigInt>, _>(last.iter().map(|s| s.refunded_minor).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(last.iter().map(|s| s.status.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<BigInt>>, _>(last.iter().map(|s| s.released_at).collect::<Vec<_>>())
+            .execute(pg)?;
         }
         DbConn::Sqlite(c) => {
-            for e in &es {
-                diesel::insert_into(entries::table).values(e).execute(c)?;
-            }
-            for p in &ps {
-                diesel::insert_into(postings::table).values(p).execute(c)?;
+            for s in &last {
+                diesel::update(orders::table.find((&s.merchant_id, &s.order_id)))
+                    .set((
+                        orders::rev_cashback_minor.eq(s.rev_cashback_minor),
+                        orders::rev_referral_minor.eq(s.rev_referral_minor),
+                        orders::rev_platform_minor.eq(s.rev_platform_minor),
+                        orders::refunded_minor.eq(s.refunded_minor),
+                        orders::status.eq(&s.status),
+                        orders::released_at.eq(s.released_at),
+                    ))
+                    .execute(c)?;
             }
         }
     }
-    BATCH.with(|b| {
-        if let Some(b) = b.borrow_mut().as_mut() {
-            b.flushed.entries = b.entries.len();
-            b.flushed.postings = b.postings.len();
-        }
-    });
+    Ok(())
+}
+
+/// Writes the refunds the batch holds (and the orders they refer to).
+pub(super) fn flush_refunds(conn: &mut DbConn) -> QueryResult<()> {
+    flush_orders(conn)?;
+    if let Some(rs) = unwritten(|b| (&b.refunds, b.flushed.refunds)) {
+        savepoint::before_write(conn)?;
+        insert_rows!(conn, refunds::table, rs);
+        written(|b| b.flushed.refunds = b.refunds.len());
+    }
+    Ok(())
+}
+
+/// Writes the idempotency records the batch holds.
+pub(super) fn flush_remembered(conn: &mut DbConn) -> QueryResult<()> {
+    if let Some(rs) = unwritten(|b| (&b.remembered, b.flushed.remembered)) {
+        savepoint::before_write(conn)?;
+        insert_rows!(conn, idempotency::table, rs);
+        written(|b| b.flushed.remembered = b.remembered.len());
+    }
+    Ok(())
+}
+
+/// Writes every row the batch holds (orders, their states, refunds, idempotency records,
+/// entries and postings), so a query inside the writer can read them: whatever reads the
+/// journal in the writer calls it first.
+pub fn flush_journal(conn: &mut DbConn) -> QueryResult<()> {
+    flush_refunds(conn)?;
+    flush_remembered(conn)?;
+    // Entries first: postings refer to them.
+    if let Some(es) = unwritten(|b| (&b.entries, b.flushed.entries)) {
+        savepoint::before_write(conn)?;
+        insert_rows!(conn, entries::table, es);
+        written(|b| b.flushed.entries = b.entries.len());
+    }
+    if let Some(ps) = unwritten(|b| (&b.postings, b.flushed.postings)) {
+        savepoint::before_write(conn)?;
+        insert_rows!(conn, postings::table, ps);
+        written(|b| b.flushed.postings = b.postings.len());
+    }
     Ok(())
 }
 

@@ -3,15 +3,15 @@
 //! Booking an order reads its key (is it a replay?), its buyer, whether anything has come due
 //! for the buyer or the referrer, and their balances. On PostgreSQL each of those reads is a
 //! round trip, and round trips, not work, bounded the writer: about six per order. A job may
-//! carry a [`Hint`] (the order's key, the buyer); the writer gives the batch's hints to
-//! [`load`], which reads all of it for every job at once, and the queries in `repo` and `books`
-//! answer from here while the batch runs.
+//! carry a [`Hint`] (the order's key, the buyer, the idempotency keys a refund or a cancel
+//! checks); the writer gives the batch's hints to [`load`], which reads all of it for every
+//! job at once, and the queries in `repo` and `books` answer from here while the batch runs.
 //!
 //! Guarantees:
 //! - What is known is what the database held when the batch began, moved by every write the
-//!   batch's jobs made through `repo` since: each write to an order, a user or a redemption
-//!   keeps it true (or forgets it), and a job rolled back to its savepoint undoes what it
-//!   changed here with the rest of the batch cache.
+//!   batch's jobs made through `repo` since: each write to an order, a user, a redemption or
+//!   an idempotency record keeps it true (or forgets it), and a job rolled back to its
+//!   savepoint undoes what it changed here with the rest of the batch cache.
 //! - "Nothing due" for a user is kept only up to a time (`clear_until`), and a write that makes
 //!   something due before it forgets it; a job whose clock is past it asks the database.
 //! - After a job without a hint (anything but orders, refunds and cancels), everything known
@@ -21,15 +21,18 @@
 use super::books;
 use super::conn::DbConn;
 use super::repo::{OrderRow, RedemptionRow, UserRow};
-use super::schema::{balances, orders, redemptions, users};
+use super::schema::{balances, idempotency, orders, redemptions, users};
 use diesel::prelude::*;
 use std::collections::{HashMap, HashSet};
 
-/// What a job will read: its order's key and its buyer, and the latest time it may run at.
+/// What a job will read: its order's key and its buyer, the idempotency keys it checks, and
+/// the latest time it may run at.
 #[derive(Debug, Clone)]
 pub struct Hint {
     pub order: Option<(String, String)>,
     pub user: Option<String>,
+    /// (scope, key) of the idempotency records the job looks up (a refund's, a cancel's).
+    pub remembered: Vec<(String, String)>,
     /// "Nothing due" is read up to this time: the job's clock when it was queued, plus margin.
     pub horizon: i64,
 }
@@ -42,18 +45,29 @@ impl Hint {
         Hint {
             order: Some((merchant.to_string(), order_id.to_string())),
             user: user.map(str::to_string),
+            remembered: Vec::new(),
             horizon: now + Self::MARGIN_S,
         }
+    }
+
+    /// The job also looks up these idempotency keys of `scope`.
+    pub fn remembering(mut self, scope: &str, keys: &[&str]) -> Hint {
+        self.remembered.extend(keys.iter().map(|k| (scope.to_string(), k.to_string())));
+        self
     }
 }
 
 type OrderKey = (String, String);
+type IdemKey = (String, String);
+/// An idempotency record: the canonical request and the first answer.
+type Remembered = (String, String);
 
 /// What the batch knows; lives in the batch cache (`books`), with its undo log.
 #[derive(Debug, Default)]
 pub(super) struct Known {
     orders: HashMap<OrderKey, Option<OrderRow>>,
     users: HashMap<String, Option<UserRow>>,
+    remembered: HashMap<IdemKey, Option<Remembered>>,
     /// No pending order of the user's (as buyer or referrer) releases, and no held redemption
     /// of theirs expires, at or before this time.
     clear_until: HashMap<String, i64>,
@@ -66,6 +80,7 @@ pub(super) struct Known {
 pub(super) enum Undo {
     Order(OrderKey, Option<Option<OrderRow>>),
     User(String, Option<Option<UserRow>>),
+    Remembered(IdemKey, Option<Option<Remembered>>),
     Clear(String, Option<i64>),
 }
 
@@ -80,6 +95,7 @@ impl Known {
         match u {
             Undo::Order(k, prev) => restore(&mut self.orders, k, prev),
             Undo::User(k, prev) => restore(&mut self.users, k, prev),
+            Undo::Remembered(k, prev) => restore(&mut self.remembered, k, prev),
             Undo::Clear(k, prev) => restore(&mut self.clear_until, k, prev),
         }
     }
@@ -88,12 +104,14 @@ impl Known {
     pub(super) fn forget(&mut self) {
         self.orders.clear();
         self.users.clear();
+        self.remembered.clear();
         self.clear_until.clear();
     }
 }
 
-/// Reads, for every hint of the batch, its order, its user, what is due for them and their
-/// referrers, and all their balances: five statements whatever the batch's size.
+/// Reads, for every hint of the batch, its order, its user, its idempotency records, what is
+/// due for them and their referrers, and all their balances: six statements whatever the
+/// batch's size.
 pub fn load(conn: &mut DbConn, hints: &[&Hint]) -> QueryResult<()> {
     if hints.is_empty() || !books::in_batch() {
         return Ok(());
@@ -149,6 +167,11 @@ pub fn load(conn: &mut DbConn, hints: &[&Hint]) -> QueryResult<()> {
         }
         QueryResult::Ok((due, balances))
     })?;
+    let idem_keys: Vec<&IdemKey> = hints.iter().flat_map(|h| &h.remembered).collect();
+    let mut idem_map: HashMap<IdemKey, Option<Remembered>> = idem_keys.iter().map(|k| ((*k).clone(), None)).collect();
+    for (scope, key, request, response) in remembered_by_key(conn, &idem_keys)? {
+        idem_map.insert((scope, key), Some((request, response)));
+    }
     let clear: HashMap<String, i64> =
         people.iter().filter(|p| !due.contains(**p)).map(|p| (p.to_string(), horizon)).collect();
     let owners: HashSet<String> = people.iter().map(|p| p.to_string()).collect();
@@ -160,6 +183,9 @@ pub fn load(conn: &mut DbConn, hints: &[&Hint]) -> QueryResult<()> {
         }
         for (key, v) in user_map {
             k.users.entry(key).or_insert(v);
+        }
+        for (key, v) in idem_map {
+            k.remembered.entry(key).or_insert(v);
         }
         for (key, v) in clear {
             k.clear_until.entry(key).or_insert(v);
@@ -193,6 +219,49 @@ fn orders_by_key(conn: &mut DbConn, keys: &[&OrderKey]) -> QueryResult<Vec<Order
     }
 }
 
+/// The idempotency records with these keys: (scope, key, request, response).
+fn remembered_by_key(conn: &mut DbConn, keys: &[&IdemKey]) -> QueryResult<Vec<(String, String, String, String)>> {
+    use diesel::sql_types::{Array, Text};
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    match conn {
+        DbConn::Postgresql(pg) => {
+            #[derive(QueryableByName)]
+            struct Found {
+                #[diesel(sql_type = Text)]
+                scope: String,
+                #[diesel(sql_type = Text)]
+                key: String,
+                #[diesel(sql_type = Text)]
+                request: String,
+                #[diesel(sql_type = Text)]
+                response: String,
+            }
+            let rows: Vec<Found> = diesel::sql_query(
+                "SELECT i.scope, i.key, i.request, i.response FROM idempotency i \
+                 JOIN unnest($1::text[], $2::text[]) AS k(scope, key) ON i.scope = k.scope AND i.key = k.key",
+            )
+            .bind::<Array<Text>, _>(keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(keys.iter().map(|k| k.1.as_str()).collect::<Vec<_>>())
+            .load(pg)?;
+            Ok(rows.into_iter().map(|r| (r.scope, r.key, r.request, r.response)).collect())
+        }
+        DbConn::Sqlite(c) => {
+            let mut out = Vec::new();
+            for (scope, key) in keys {
+                let row: Option<(String, String)> = idempotency::table
+                    .find((scope, key))
+                    .select((idempotency::request, idempotency::response))
+                    .first(c)
+                    .optional()?;
+                out.extend(row.map(|(req, resp)| (scope.clone(), key.clone(), req, resp)));
+            }
+            Ok(out)
+        }
+    }
+}
+
 fn dedup<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut seen = HashSet::new();
     it.filter(|s| seen.insert(*s)).collect()
@@ -210,15 +279,7 @@ pub fn wrote_order(o: &OrderRow, inserted: bool) {
         let key = (o.merchant_id.clone(), o.order_id.clone());
         let next = match (inserted, k.orders.get(&key)) {
             (true, _) => o.clone(),
-            (false, Some(Some(prev))) => OrderRow {
-                rev_cashback_minor: o.rev_cashback_minor,
-                rev_referral_minor: o.rev_referral_minor,
-                rev_platform_minor: o.rev_platform_minor,
-                refunded_minor: o.refunded_minor,
-                status: o.status.clone(),
-                released_at: o.released_at,
-                ..prev.clone()
-            },
+            (false, Some(Some(prev))) => books::OrderState::from(o).applied_to(prev),
             // Not known (or known absent, which a saved state contradicts): read it next time.
             (false, _) => {
                 if let Some(prev) = k.orders.remove(&key) {
@@ -236,6 +297,20 @@ pub fn wrote_order(o: &OrderRow, inserted: bool) {
                 spoil(k, undo, who, release_at);
             }
         }
+    });
+}
+
+/// The idempotency record as the batch knows it: `Some(found)`, or `None` when it must be read.
+pub fn remembered(scope: &str, key: &str) -> Option<Option<Remembered>> {
+    books::with_known(|k, _| k.remembered.get(&(scope.to_string(), key.to_string())).cloned()).flatten()
+}
+
+/// An idempotency record was stored (it was absent: the key is unique).
+pub fn wrote_remembered(scope: &str, key: &str, request: &str, response: &str) {
+    books::with_known(|k, undo| {
+        let key = (scope.to_string(), key.to_string());
+        let prev = k.remembered.insert(key.clone(), Some((request.to_string(), response.to_string())));
+        undo.push(books::Undo::Known(Undo::Remembered(key, prev)));
     });
 }
 
@@ -381,26 +456,65 @@ mod tests {
         books::discard_batch();
     }
 
-    /// A new order waits in the batch; a later job that needs it in the database writes it,
-    /// and when that job is rolled back the row goes with it, so the next flush writes it again.
+    /// A new order, an order's new state, a refund and an idempotency record wait in the
+    /// batch; a later job that needs them in the database writes them, and when that job is
+    /// rolled back they go with it, so the next flush writes them again.
     #[test]
-    fn an_order_written_by_a_job_that_failed_is_written_again() {
+    fn rows_written_by_a_job_that_failed_are_written_again() {
+        use crate::store::schema::{idempotency, refunds};
         let (_dir, mut conn) = db();
-        let count = |c: &mut DbConn| -> i64 { crate::on_backend!(c, |c| orders::table.count().get_result(c)).unwrap() };
+        let count = |c: &mut DbConn| -> (i64, i64, i64, i64) {
+            let DbConn::Sqlite(c) = c else { unreachable!("a SQLite test") };
+            let refunded: Option<i64> =
+                orders::table.select(diesel::dsl::max(orders::refunded_minor)).first(c).unwrap();
+            (
+                orders::table.count().get_result(c).unwrap(),
+                refunded.unwrap_or(0),
+                refunds::table.count().get_result(c).unwrap(),
+                idempotency::table.count().get_result(c).unwrap(),
+            )
+        };
         books::begin_batch();
         conn.batch_execute("BEGIN; SAVEPOINT job").unwrap();
-        repo::insert_order(&mut conn, &order("o1", "a", None, 3_600)).unwrap();
-        assert_eq!(count(&mut conn), 0, "held by the batch");
+        let hint = Hint::new("m", "o1", Some("a"), 0).remembering("s", &["k"]);
+        load(&mut conn, &[&hint]).unwrap();
+        let mut o = order("o1", "a", None, 3_600);
+        repo::insert_order(&mut conn, &o).unwrap();
+        o.refunded_minor = 3_000;
+        repo::save_order_state(&mut conn, &o).unwrap();
+        repo::insert_refund(
+            &mut conn,
+            &repo::RefundRow {
+                merchant_id: "m".into(),
+                order_id: "o1".into(),
+                refund_id: "k".into(),
+                amount_minor: 3_000,
+                commission_minor: 300,
+                cashback_minor: 150,
+                referral_minor: 0,
+                platform_minor: 150,
+                refunded_at: 1,
+                recorded_at: 1,
+            },
+        )
+        .unwrap();
+        assert_eq!(repo::remembered(&mut conn, "s", "k").unwrap(), None, "read ahead: unused");
+        repo::remember(&mut conn, "s", "k", "req", "resp", 1).unwrap();
+        assert_eq!(count(&mut conn), (0, 0, 0, 0), "held by the batch");
+        assert_eq!(repo::remembered(&mut conn, "s", "k").unwrap(), Some(("req".into(), "resp".into())));
         conn.batch_execute("RELEASE SAVEPOINT job; SAVEPOINT job").unwrap();
         let mark = books::mark();
-        // The next job reads orders (the order is written first), then fails.
+        // The next job reads everything (the batch writes it first), then fails.
+        books::forget_known();
         assert_eq!(repo::due_orders(&mut conn, 10_000, 10).unwrap().len(), 1);
-        assert_eq!(count(&mut conn), 1);
+        assert_eq!(repo::refunds_of(&mut conn, "m", "o1").unwrap().len(), 1);
+        assert!(repo::remembered(&mut conn, "s", "k").unwrap().is_some());
+        assert_eq!(count(&mut conn), (1, 3_000, 1, 1));
         conn.batch_execute("ROLLBACK TO SAVEPOINT job").unwrap();
         books::rollback_to(mark);
-        assert_eq!(count(&mut conn), 0, "rolled back with the job that wrote it");
+        assert_eq!(count(&mut conn), (0, 0, 0, 0), "rolled back with the job that wrote them");
         books::flush_batch(&mut conn).unwrap();
         conn.batch_execute("COMMIT").unwrap();
-        assert_eq!(count(&mut conn), 1, "written again before the commit");
+        assert_eq!(count(&mut conn), (1, 3_000, 1, 1), "written again before the commit");
     }
 }

@@ -293,9 +293,10 @@ pub fn order(conn: &mut DbConn, merchant: &str, order_id: &str) -> Q<Option<Orde
     })
 }
 
-/// Orders the writer's batch holds are written before a query that reads or refers to them.
+/// Orders and order states the writer's batch holds are written before a query that reads or
+/// refers to them.
 fn see_orders(conn: &mut DbConn) -> Q<()> {
-    books::flush_orders(conn, None)
+    books::flush_orders(conn)
 }
 
 /// Inside the writer the row is written with the batch's journal (`books::flush_journal`):
@@ -309,21 +310,12 @@ pub fn insert_order(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
     Ok(())
 }
 
+/// Inside the writer the new state waits in the batch like a new order (`insert_order`).
 pub fn save_order_state(conn: &mut DbConn, o: &OrderRow) -> Q<()> {
-    savepoint::before_write(conn)?;
-    books::flush_orders(conn, Some((&o.merchant_id, &o.order_id)))?;
-    crate::on_backend!(conn, |c| {
-        diesel::update(orders::table.find((&o.merchant_id, &o.order_id)))
-            .set((
-                orders::rev_cashback_minor.eq(o.rev_cashback_minor),
-                orders::rev_referral_minor.eq(o.rev_referral_minor),
-                orders::rev_platform_minor.eq(o.rev_platform_minor),
-                orders::refunded_minor.eq(o.refunded_minor),
-                orders::status.eq(&o.status),
-                orders::released_at.eq(o.released_at),
-            ))
-            .execute(c)
-    })?;
+    if !books::buffer_order_state(o) {
+        savepoint::before_write(conn)?;
+        books::write_states(conn, vec![o.into()])?;
+    }
     prefetch::wrote_order(o, false);
     Ok(())
 }
@@ -389,6 +381,7 @@ pub struct RefundRow {
 }
 
 pub fn refunds_of(conn: &mut DbConn, merchant: &str, order_id: &str) -> Q<Vec<RefundRow>> {
+    books::flush_refunds(conn)?;
     refunds::table
         .filter(refunds::merchant_id.eq(merchant))
         .filter(refunds::order_id.eq(order_id))
@@ -397,9 +390,14 @@ pub fn refunds_of(conn: &mut DbConn, merchant: &str, order_id: &str) -> Q<Vec<Re
         .load(conn)
 }
 
+/// Inside the writer the row waits in the batch (`insert_order`). The writer writes it without
+/// looking again: a refund's key is its idempotency key, which the same job has just found
+/// unused (`app::orders`), and both are stored together.
 pub fn insert_refund(conn: &mut DbConn, r: &RefundRow) -> Q<()> {
+    if books::buffer_refund(r) {
+        return Ok(());
+    }
     savepoint::before_write(conn)?;
-    books::flush_orders(conn, Some((&r.merchant_id, &r.order_id)))?;
     crate::on_backend!(conn, |c| { diesel::insert_into(refunds::table).values(r).execute(c).map(drop) })
 }
 
@@ -514,25 +512,33 @@ pub fn anything_due_of(conn: &mut DbConn, a: &str, b: &str, now: i64) -> Q<(bool
 
 /// The canonical request and the response of the first success under a key.
 pub fn remembered(conn: &mut DbConn, scope: &str, key: &str) -> Q<Option<(String, String)>> {
+    if let Some(known) = prefetch::remembered(scope, key) {
+        return Ok(known);
+    }
+    books::flush_remembered(conn)?;
     crate::on_backend!(conn, |c| {
         idempotency::table.find((scope, key)).select((idempotency::request, idempotency::response)).first(c).optional()
     })
 }
 
+/// Inside the writer, a record whose key the batch read ahead and found unused waits in the
+/// batch (`insert_order`); any other is written now, so a used key fails its own job.
 pub fn remember(conn: &mut DbConn, scope: &str, key: &str, request: &str, response: &str, now: i64) -> Q<()> {
-    savepoint::before_write(conn)?;
-    crate::on_backend!(conn, |c| {
-        diesel::insert_into(idempotency::table)
-            .values((
-                idempotency::scope.eq(scope),
-                idempotency::key.eq(key),
-                idempotency::request.eq(request),
-                idempotency::response.eq(response),
-                idempotency::created_at.eq(now),
-            ))
-            .execute(c)
-            .map(drop)
-    })
+    let row = books::IdemRow {
+        scope: scope.to_string(),
+        key: key.to_string(),
+        request: request.to_string(),
+        response: response.to_string(),
+        created_at: now,
+    };
+    let unused = matches!(prefetch::remembered(scope, key), Some(None));
+    if !(unused && books::buffer_remembered(row.clone())) {
+        savepoint::before_write(conn)?;
+        books::flush_remembered(conn)?;
+        crate::on_backend!(conn, |c| diesel::insert_into(idempotency::table).values(&row).execute(c))?;
+    }
+    prefetch::wrote_remembered(scope, key, request, response);
+    Ok(())
 }
 
 pub fn audit(conn: &mut DbConn, at: i64, operator: &str, action: &str, target: &str, detail: &str) -> Q<()> {
@@ -554,7 +560,7 @@ pub fn audit(conn: &mut DbConn, at: i64, operator: &str, action: &str, target: &
 // ---- the whole ledger, for verify -----------------------------------------------------
 
 pub fn snapshot(conn: &mut DbConn) -> Q<Snapshot> {
-    see_orders(conn)?;
+    books::flush_journal(conn)?;
     let mut s = Snapshot::default();
     type E = (i64, String, String, Option<String>, Option<String>, Option<String>, Option<i32>);
     let es: Vec<E> = entries::table
@@ -1067,7 +1073,7 @@ pub fn orders_booked_in(conn: &mut DbConn, from: i64, to: i64) -> Q<Vec<OrderRow
 
 /// Refunds recorded in [from, to), with their order's currency.
 pub fn refunds_recorded_in(conn: &mut DbConn, from: i64, to: i64) -> Q<Vec<(RefundRow, String)>> {
-    see_orders(conn)?;
+    books::flush_refunds(conn)?;
     let rows: Vec<RefundRow> = refunds::table
         .filter(refunds::recorded_at.ge(from))
         .filter(refunds::recorded_at.lt(to))

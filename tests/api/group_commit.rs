@@ -162,7 +162,9 @@ async fn a_program_changed_inside_a_batch_applies_to_the_orders_after_it() {
 /// The batch reads its orders, buyers, due items and balances ahead (store::prefetch); what
 /// its own jobs write must be what the later jobs of the same batch read: a replay of an order
 /// booked a job earlier, a second order of a user created a job earlier, a refund of an order
-/// booked in the batch, and a second refund that would exceed what the first left.
+/// booked in the batch, a second refund that would exceed what the first left, a refund's
+/// replay and its key reused (its idempotency record is held by the batch until it commits),
+/// and a refund after a cancel of the same batch.
 #[tokio::test]
 async fn a_batch_reads_what_its_earlier_jobs_wrote() {
     let app = spawn_app().await;
@@ -184,6 +186,11 @@ async fn a_batch_reads_what_its_earlier_jobs_wrote() {
         ("/v1/orders/E1/refunds", refund("R2", "60.00")),
         ("/v1/orders/E1/refunds", refund("R3", "60.00")),
         ("/v1/orders", order_body("E1", "u-42", "99.00", now - 60)),
+        ("/v1/orders/E1/refunds", refund("R2", "60.00")),
+        ("/v1/orders/E1/refunds", refund("R2", "5.00")),
+        ("/v1/orders/N2/cancel", json!({})),
+        ("/v1/orders/N2/refunds", refund("R4", "1.00")),
+        ("/v1/orders/N2/cancel", json!({})),
     ];
     let n = steps.len();
     // Each request is sent once the one before it is queued, so the batch runs them in order.
@@ -215,13 +222,30 @@ async fn a_batch_reads_what_its_earlier_jobs_wrote() {
     assert_eq!(replay.json::<serde_json::Value>().await.unwrap(), first);
     assert_eq!(next().status(), 201, "a second order of the user created a job earlier");
     assert_eq!(next().status(), 201, "a refund of the order booked in the batch");
-    assert_eq!(next().status(), 201, "a refund of an order booked before");
+    let r2 = next();
+    assert_eq!(r2.status(), 201, "a refund of an order booked before");
+    let r2: serde_json::Value = r2.json().await.unwrap();
     problem(next(), 422, "refund_exceeds_order").await;
     problem(next(), 409, "idempotency_conflict").await;
+    let replay = next();
+    assert_eq!(replay.status(), 200, "a refund again is a replay");
+    assert_eq!(replay.json::<serde_json::Value>().await.unwrap(), r2);
+    problem(next(), 409, "idempotency_conflict").await;
+    let cancel = next();
+    assert_eq!(cancel.status(), 200);
+    let cancel: serde_json::Value = cancel.json().await.unwrap();
+    assert_eq!(cancel["order"]["status"], json!("cancelled"));
+    problem(next(), 409, "order_cancelled").await;
+    let again = next();
+    assert_eq!(again.status(), 200, "the cancel again is a replay");
+    assert_eq!(again.json::<serde_json::Value>().await.unwrap(), cancel);
     let n1 = app.get("/v1/orders/N1").await.json::<serde_json::Value>().await.unwrap();
     assert_eq!(n1["refunded"], json!("10.00"));
     let e1 = app.get("/v1/orders/E1").await.json::<serde_json::Value>().await.unwrap();
     assert_eq!(e1["refunded"], json!("60.00"));
+    assert_eq!(e1["refunds"].as_array().map(Vec::len), Some(1));
+    let n2 = app.get("/v1/orders/N2").await.json::<serde_json::Value>().await.unwrap();
+    assert_eq!((&n2["status"], &n2["refunded"]), (&json!("cancelled"), &json!("50.00")));
     app.assert_verified().await;
 }
 
