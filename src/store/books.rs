@@ -13,6 +13,7 @@
 //! the cache away. Outside the writer thread (no batch open), every call goes to the database
 //! directly.
 
+use super::bulk;
 use super::conn::DbConn;
 use super::prefetch;
 use super::repo::{OrderRow, ProgramRow, RefundRow};
@@ -65,28 +66,28 @@ type ProgramKey = (String, String);
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = entries)]
-struct EntryRow {
-    id: i64,
-    kind: &'static str,
-    currency: &'static str,
-    occurred_at: i64,
-    recorded_at: i64,
-    merchant_id: Option<String>,
-    order_id: Option<String>,
-    reference: Option<String>,
-    program_version: Option<i32>,
+pub(super) struct EntryRow {
+    pub id: i64,
+    pub kind: &'static str,
+    pub currency: &'static str,
+    pub occurred_at: i64,
+    pub recorded_at: i64,
+    pub merchant_id: Option<String>,
+    pub order_id: Option<String>,
+    pub reference: Option<String>,
+    pub program_version: Option<i32>,
 }
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = postings)]
-struct PostingRow {
-    id: i64,
-    entry_id: i64,
-    account: &'static str,
-    owner: String,
-    currency: &'static str,
-    amount_minor: i64,
-    balance_after_minor: i64,
+pub(super) struct PostingRow {
+    pub id: i64,
+    pub entry_id: i64,
+    pub account: &'static str,
+    pub owner: String,
+    pub currency: &'static str,
+    pub amount_minor: i64,
+    pub balance_after_minor: i64,
 }
 
 /// How many rows of each kind the batch holds (or had written when a job began).
@@ -348,32 +349,10 @@ pub(super) fn flush_orders(conn: &mut DbConn) -> QueryResult<()> {
 
 /// Each order's last state only, in one statement on PostgreSQL.
 pub(super) fn write_states(conn: &mut DbConn, states: Vec<OrderState>) -> QueryResult<()> {
-    use diesel::sql_types::{Array, BigInt, Nullable, Text};
-    let mut seen = HashSet::new();
-    let mut last: Vec<OrderState> =
-        states.into_iter().rev().filter(|s| seen.insert((s.merchant_id.clone(), s.order_id.clone()))).collect();
-    last.reverse();
     match conn {
-        DbConn::Postgresql(pg) => {
-            diesel::sql_query(
-                "UPDATE orders AS o SET rev_cashback_minor = v.rc, rev_referral_minor = v.rr, \
-                 rev_platform_minor = v.rp, refunded_minor = v.rf, status = v.st, released_at = v.ra \
-                 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], \
-                 $7::text[], $8::bigint[]) AS v(m, id, rc, rr, rp, rf, st, ra) \
-                 WHERE o.merchant_id = v.m AND o.order_id = v.id",
-            )
-            .bind::<Array<Text>, _>(last.iter().map(|s| s.merchant_id.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(last.iter().map(|s| s.order_id.as_str()).collect::<Vec<_>>())
-            .bind::<Array<BigInt>, _>(last.iter().map(|s| s.rev_cashback_minor).collect::<Vec<_>>())
-            .bind::<Array<BigInt>, _>(last.iter().map(|s| s.rev_referral_minor).collect::<Vec<_>>())
-            .bind::<Array<BigInt>, _>(last.iter().map(|s| s.rev_platform_minor).collect::<Vec<_>>())
-            .bind::<Array<BigInt>, _>(last.iter().map(|s| s.refunded_minor).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(last.iter().map(|s| s.status.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Nullable<BigInt>>, _>(last.iter().map(|s| s.released_at).collect::<Vec<_>>())
-            .execute(pg)?;
-        }
+        DbConn::Postgresql(pg) => bulk::write(pg, bulk::Rows { states, ..Default::default() })?,
         DbConn::Sqlite(c) => {
-            for s in &last {
+            for s in &bulk::fold_states(&mut [], states) {
                 diesel::update(orders::table.find((&s.merchant_id, &s.order_id)))
                     .set((
                         orders::rev_cashback_minor.eq(s.rev_cashback_minor),
@@ -431,13 +410,15 @@ pub fn flush_journal(conn: &mut DbConn) -> QueryResult<()> {
     Ok(())
 }
 
-/// Writes every balance the batch moved, inside its transaction, and closes the cache.
+/// Writes everything the batch holds (new rows, then every balance it moved), inside its
+/// transaction, and closes the cache: on PostgreSQL in one statement ([`bulk`]).
 pub fn flush_batch(conn: &mut DbConn) -> QueryResult<usize> {
+    if let DbConn::Postgresql(pg) = conn {
+        let Some(batch) = BATCH.with(|b| b.borrow_mut().take()) else { return Ok(0) };
+        return pg_flush_batch(pg, batch);
+    }
     flush_journal(conn)?;
     let Some(batch) = BATCH.with(|b| b.borrow_mut().take()) else { return Ok(0) };
-    if let DbConn::Postgresql(pg) = conn {
-        return pg_write_balances(pg, &batch.balances);
-    }
     let mut written = 0;
     for ((currency, account, owner), c) in batch.balances.iter().filter(|(_, c)| c.dirty) {
         let key = (*currency, *account, owner.as_str());
@@ -458,44 +439,24 @@ pub fn flush_batch(conn: &mut DbConn) -> QueryResult<usize> {
     Ok(written)
 }
 
-type Columns = (Vec<&'static str>, Vec<&'static str>, Vec<String>, Vec<i64>);
-
-/// PostgreSQL: every moved balance in two statements (one UPDATE, one INSERT), each over
-/// arrays of keys and values, instead of one round trip per account.
-fn pg_write_balances(pg: &mut diesel::PgConnection, all: &HashMap<Key, Cached>) -> QueryResult<usize> {
-    use diesel::sql_types::{Array, BigInt, Text};
-    let (mut update, mut insert): (Columns, Columns) = Default::default();
-    for ((currency, account, owner), c) in all.iter().filter(|(_, c)| c.dirty) {
-        let to = if c.stored { &mut update } else { &mut insert };
-        to.0.push(currency);
-        to.1.push(account);
-        to.2.push(owner.clone());
-        to.3.push(c.balance);
+/// PostgreSQL: the rows not yet written and the moved balances, in one statement.
+fn pg_flush_batch(pg: &mut diesel::PgConnection, mut b: Batch) -> QueryResult<usize> {
+    let f = b.flushed;
+    let mut rows = bulk::Rows {
+        orders: b.orders.split_off(f.orders),
+        states: b.states.split_off(f.states),
+        refunds: b.refunds.split_off(f.refunds),
+        remembered: b.remembered.split_off(f.remembered),
+        entries: b.entries.split_off(f.entries),
+        postings: b.postings.split_off(f.postings),
+        ..Default::default()
+    };
+    for ((currency, account, owner), c) in b.balances.into_iter().filter(|(_, c)| c.dirty) {
+        let to = if c.stored { &mut rows.balance_updates } else { &mut rows.balance_inserts };
+        to.push((currency, account, owner, c.balance));
     }
-    let n = update.0.len() + insert.0.len();
-    if !update.0.is_empty() {
-        diesel::sql_query(
-            "UPDATE balances AS b SET balance_minor = v.balance_minor \
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v(currency, account, owner, balance_minor) \
-             WHERE b.currency = v.currency AND b.account = v.account AND b.owner = v.owner",
-        )
-        .bind::<Array<Text>, _>(&update.0)
-        .bind::<Array<Text>, _>(&update.1)
-        .bind::<Array<Text>, _>(&update.2)
-        .bind::<Array<BigInt>, _>(&update.3)
-        .execute(pg)?;
-    }
-    if !insert.0.is_empty() {
-        diesel::sql_query(
-            "INSERT INTO balances (currency, account, owner, balance_minor) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])",
-        )
-        .bind::<Array<Text>, _>(&insert.0)
-        .bind::<Array<Text>, _>(&insert.1)
-        .bind::<Array<Text>, _>(&insert.2)
-        .bind::<Array<BigInt>, _>(&insert.3)
-        .execute(pg)?;
-    }
+    let n = rows.balance_updates.len() + rows.balance_inserts.len();
+    bulk::write(pg, rows)?;
     Ok(n)
 }
 

@@ -2,6 +2,7 @@
 //! in here; the rest of the program sees rows turned into domain types.
 
 pub mod books;
+mod bulk;
 pub mod conn;
 pub mod hooks;
 pub mod journal;

@@ -406,6 +406,23 @@ mod tests {
         }
     }
 
+    /// The batch's last flush on PostgreSQL (`bulk`) writes a state saved for an order it
+    /// also inserts as part of that insert, and each order's last state only.
+    #[test]
+    fn states_of_new_orders_go_into_their_insert_and_only_the_last_state_of_each_order_is_kept() {
+        let state = |id: &str, refunded: i64| {
+            let mut o = order(id, "a", None, 100);
+            o.refunded_minor = refunded;
+            books::OrderState::from(&o)
+        };
+        let mut orders = vec![order("new", "a", None, 100)];
+        let states = vec![state("old", 100), state("new", 200), state("old", 300), state("new", 400)];
+        let rest = crate::store::bulk::fold_states(&mut orders, states);
+        assert_eq!(orders[0].refunded_minor, 400, "the new order is inserted with its last state");
+        assert_eq!(rest.len(), 1);
+        assert_eq!((rest[0].order_id.as_str(), rest[0].refunded_minor), ("old", 300));
+    }
+
     /// "Nothing due" holds until a write of the batch makes something due before the horizon
     /// (for the buyer and the referrer alike), and comes back when that write is rolled back.
     #[test]
