@@ -195,6 +195,21 @@ const ROWS_PER_INSERT: usize = 500;
 
 thread_local! {
     static BATCH: RefCell<Option<Batch>> = const { RefCell::new(None) };
+    /// PostgreSQL: what a committed batch knew that the next one may start from (see [`Carry`]).
+    static CARRY: RefCell<Option<Carry>> = const { RefCell::new(None) };
+}
+
+/// What the next batch may take over from one that committed, on PostgreSQL only: the next
+/// entry and posting ids and the current programs it read. There the writer holds the
+/// database's writer lock for its connection's whole life (`conn::take_writer_lock`), so no one
+/// else adds journal rows or programs in between, and every program the writer stores forgets
+/// its cache entry. It saves three round trips a batch. A batch that fails carries nothing,
+/// and its successor reads them again (on SQLite, in process, reading is as cheap as keeping).
+#[derive(Debug)]
+struct Carry {
+    next_entry: Option<i64>,
+    next_posting: Option<i64>,
+    programs: HashMap<ProgramKey, Option<ProgramRow>>,
 }
 
 /// A point in the batch a failed job rolls back to: its undo log, and how much of the journal
@@ -203,7 +218,11 @@ pub struct Mark(usize, Lens);
 
 /// Opens the batch cache on this thread (the writer, before its transaction).
 pub fn begin_batch() {
-    BATCH.with(|b| *b.borrow_mut() = Some(Batch::default()));
+    let mut batch = Batch::default();
+    if let Some(c) = CARRY.with(|c| c.borrow_mut().take()) {
+        (batch.next_entry, batch.next_posting, batch.programs) = (c.next_entry, c.next_posting, c.programs);
+    }
+    BATCH.with(|b| *b.borrow_mut() = Some(batch));
 }
 
 pub fn mark() -> Mark {
@@ -441,6 +460,9 @@ pub fn flush_batch(conn: &mut DbConn) -> QueryResult<usize> {
 
 /// PostgreSQL: the rows not yet written and the moved balances, in one statement.
 fn pg_flush_batch(pg: &mut diesel::PgConnection, mut b: Batch) -> QueryResult<usize> {
+    let carry =
+        Carry { next_entry: b.next_entry, next_posting: b.next_posting, programs: std::mem::take(&mut b.programs) };
+    CARRY.with(|c| *c.borrow_mut() = Some(carry));
     let f = b.flushed;
     let mut rows = bulk::Rows {
         orders: b.orders.split_off(f.orders),
@@ -532,9 +554,13 @@ pub fn cache_program(merchant: &str, currency: &str, v: Option<Option<ProgramRow
     });
 }
 
-/// Throws the cache away (the batch rolled back).
-pub fn discard_batch() {
+/// Closes the cache: `committed` is false when the batch rolled back, and then nothing of it
+/// is carried to the next one.
+pub fn end_batch(committed: bool) {
     BATCH.with(|b| *b.borrow_mut() = None);
+    if !committed {
+        CARRY.with(|c| c.borrow_mut().take());
+    }
 }
 
 pub(super) fn in_batch() -> bool {

@@ -110,8 +110,8 @@ impl Known {
 }
 
 /// Reads, for every hint of the batch, its order, its user, its idempotency records, what is
-/// due for them and their referrers, and all their balances: six statements whatever the
-/// batch's size.
+/// due for them and their referrers, and all their balances and those of the house accounts
+/// its order moves: six statements whatever the batch's size.
 pub fn load(conn: &mut DbConn, hints: &[&Hint]) -> QueryResult<()> {
     if hints.is_empty() || !books::in_batch() {
         return Ok(());
@@ -141,6 +141,9 @@ pub fn load(conn: &mut DbConn, hints: &[&Hint]) -> QueryResult<()> {
     people.extend(user_map.values().flatten().filter_map(|u| u.referrer_id.as_deref()));
     people.extend(order_map.values().flatten().filter_map(|o| o.referrer_id.as_deref()));
     let people = dedup(people.into_iter());
+    // Balances also of the house accounts every order moves: its merchant's and the platform's.
+    let mut owners = people.clone();
+    owners.extend(dedup(keys.iter().map(|k| k.0.as_str()).chain([""])).into_iter().filter(|o| !people.contains(o)));
     let horizon = hints.iter().map(|h| h.horizon).min().expect("hints is not empty");
     let (due, balances) = crate::on_backend!(conn, |c| {
         let due_orders: Vec<(String, Option<String>)> = orders::table
@@ -157,7 +160,7 @@ pub fn load(conn: &mut DbConn, hints: &[&Hint]) -> QueryResult<()> {
             .select(redemptions::user_id)
             .load(c)?;
         let balances: Vec<(String, String, String, i64)> = balances::table
-            .filter(balances::owner.eq_any(&people))
+            .filter(balances::owner.eq_any(&owners))
             .select((balances::currency, balances::account, balances::owner, balances::balance_minor))
             .load(c)?;
         let mut due: HashSet<String> = due_holds.into_iter().collect();
@@ -174,7 +177,7 @@ pub fn load(conn: &mut DbConn, hints: &[&Hint]) -> QueryResult<()> {
     }
     let clear: HashMap<String, i64> =
         people.iter().filter(|p| !due.contains(**p)).map(|p| (p.to_string(), horizon)).collect();
-    let owners: HashSet<String> = people.iter().map(|p| p.to_string()).collect();
+    let owners: HashSet<String> = owners.iter().map(|p| p.to_string()).collect();
     books::with_known(|k, _| {
         // What the batch already wrote wins over what was read before it (a batch is loaded
         // once, before its first job, so nothing is there yet; this keeps it true regardless).
@@ -470,7 +473,7 @@ mod tests {
         books::forget_known();
         assert_eq!(super::order("m", "o1").map(|_| ()), None);
         assert!(!nothing_due("b", "a", now));
-        books::discard_batch();
+        books::end_batch(false);
     }
 
     /// A new order, an order's new state, a refund and an idempotency record wait in the

@@ -245,7 +245,7 @@ fn run(mut conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen, stats: &Sta
                 books::flush_batch(c)?;
                 Ok(())
             });
-            books::discard_batch();
+            books::end_batch(r.is_ok());
             r
         }));
         let committed = match attempt {
@@ -262,7 +262,7 @@ fn run(mut conn: DbConn, rx: Receiver<Box<dyn Job>>, reopen: Reopen, stats: &Sta
                 Err(e.to_string())
             }
             Err(_) => {
-                books::discard_batch();
+                books::end_batch(false);
                 tracing::error!(
                     jobs = batch.len(),
                     "a job panicked; its batch is rolled back and the connection reopened"
