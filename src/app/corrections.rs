@@ -247,7 +247,7 @@ pub fn adjust(conn: &mut DbConn, svc: &Services, operator: &str, input: Adjustme
     // that user's accounts. A user the entry did not touch may not be credited at all.
     let mut moved: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for (a, o, v) in &named {
-        if Account::parse(a).is_some_and(|a| a.owner() == Owner::User) {
+        if a.owner() == Owner::User {
             let m = moved.entry(o.clone()).or_default();
             if *v > 0 {
                 m.0 += v;
@@ -258,7 +258,7 @@ pub fn adjust(conn: &mut DbConn, svc: &Services, operator: &str, input: Adjustme
     }
     let entry_amount: i64 = named.iter().map(|(_, _, v)| (*v).max(0)).sum();
     let earlier = repo::adjustment_postings_of(conn, corrects)?;
-    let before = gains(&mut earlier.into_iter().filter_map(|(a, o, v)| Account::parse(&a).map(|a| (a, o, v))));
+    let before = gains(&mut earlier.into_iter());
     let now_gains = gains(&mut postings.iter().map(|p| (p.account, p.owner.clone(), p.amount)));
     let mut credited = 0;
     for (user, gain) in &now_gains {

@@ -134,7 +134,7 @@ pub fn entries(
     let mut buyers: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
     let mut items = Vec::with_capacity(shown.len());
     for p in shown {
-        let account = Account::parse(&p.account).expect("stored account");
+        let account = Account::from_code(p.account_code).expect("stored account code");
         let to_buyer = match (&p.merchant_id, &p.order_id) {
             (Some(m), Some(o)) if p.kind == "order_paid" => {
                 let key = (m.clone(), o.clone());

@@ -60,6 +60,29 @@ impl Account {
         }
     }
 
+    /// The account's number in storage (`postings.account_code`, the `accounts` table). Stable:
+    /// a code is never reused or renumbered, a new account takes the next one.
+    pub const fn code(self) -> i16 {
+        match self {
+            Account::Reserve => 1,
+            Account::MerchantReceivable => 2,
+            Account::ClawbackReceivable => 3,
+            Account::Pending => 4,
+            Account::Available => 5,
+            Account::Held => 6,
+            Account::Withdrawing => 7,
+            Account::MerchantPayable => 8,
+            Account::PlatformFunding => 9,
+            Account::PlatformShare => 10,
+            Account::WithdrawalFees => 11,
+            Account::ClawbackLosses => 12,
+        }
+    }
+
+    pub fn from_code(code: i16) -> Option<Account> {
+        Account::ALL.into_iter().find(|a| a.code() == code)
+    }
+
     pub fn parse(name: &str) -> Option<Account> {
         Account::ALL.into_iter().find(|a| a.name() == name)
     }
@@ -216,4 +239,23 @@ pub trait Books {
 
     /// Books a balanced entry with at least one posting; returns its id.
     fn append(&mut self, entry: &NewEntry) -> Result<i64, Self::Error>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Account;
+
+    #[test]
+    fn every_account_has_its_own_code_and_name() {
+        for a in Account::ALL {
+            assert_eq!(Account::from_code(a.code()), Some(a));
+            assert_eq!(Account::parse(a.name()), Some(a));
+        }
+        let mut codes: Vec<i16> = Account::ALL.iter().map(|a| a.code()).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), Account::ALL.len());
+        assert_eq!(Account::from_code(0), None);
+        assert_eq!(Account::from_code(13), None);
+    }
 }

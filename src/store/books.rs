@@ -83,7 +83,7 @@ pub(super) struct EntryRow {
 pub(super) struct PostingRow {
     pub id: i64,
     pub entry_id: i64,
-    pub account: &'static str,
+    pub account_code: i16,
     pub owner: String,
     pub currency: &'static str,
     pub amount_minor: i64,
@@ -692,7 +692,7 @@ impl Books for DbBooks<'_> {
             rows.push(PostingRow {
                 id: pid,
                 entry_id: id,
-                account: p.account.name(),
+                account_code: p.account.code(),
                 owner: p.owner.clone(),
                 currency: e.currency.code(),
                 amount_minor: p.amount,

@@ -18,7 +18,7 @@
 use super::books::{EntryRow, IdemRow, OrderState, PostingRow};
 use super::repo::{OrderRow, RefundRow};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, SmallInt, Text};
 use std::collections::{HashMap, HashSet};
 
 /// What a PostgreSQL batch writes at its end; balances as (currency, account, owner, balance).
@@ -58,8 +58,8 @@ const SQL: &str = "WITH \
         program_version) \
         SELECT * FROM unnest($46::bigint[], $47::text[], $48::text[], $49::bigint[], $50::bigint[], \
         $51::text[], $52::text[], $53::text[], $54::int[])), \
-  p AS (INSERT INTO postings (id, entry_id, account, owner, currency, amount_minor, balance_after_minor) \
-        SELECT * FROM unnest($55::bigint[], $56::bigint[], $57::text[], $58::text[], $59::text[], \
+  p AS (INSERT INTO postings (id, entry_id, account_code, owner, currency, amount_minor, balance_after_minor) \
+        SELECT * FROM unnest($55::bigint[], $56::bigint[], $57::smallint[], $58::text[], $59::text[], \
         $60::bigint[], $61::bigint[])), \
   bu AS (UPDATE balances AS b SET balance_minor = v.balance_minor \
         FROM unnest($62::text[], $63::text[], $64::text[], $65::bigint[]) AS v(currency, account, owner, balance_minor) \
@@ -140,7 +140,7 @@ pub(super) fn write(pg: &mut diesel::PgConnection, mut rows: Rows) -> QueryResul
     let q = q
         .bind::<Array<BigInt>, _>(col(p, |r| r.id))
         .bind::<Array<BigInt>, _>(col(p, |r| r.entry_id))
-        .bind::<Array<Text>, _>(col(p, |r| r.account))
+        .bind::<Array<SmallInt>, _>(col(p, |r| r.account_code))
         .bind::<Array<Text>, _>(col(p, |r| r.owner.clone()))
         .bind::<Array<Text>, _>(col(p, |r| r.currency))
         .bind::<Array<BigInt>, _>(col(p, |r| r.amount_minor))

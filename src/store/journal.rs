@@ -10,6 +10,7 @@
 
 use super::conn::DbConn;
 use super::schema::*;
+use crate::domain::ledger::Account;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 
@@ -29,6 +30,11 @@ const MEMO_SQL: &str = "CASE WHEN entries.reference IS NULL THEN NULL ELSE CASE 
     WHEN 'withdrawal_paid' THEN (SELECT m.reference FROM withdrawals m WHERE m.withdrawal_id = entries.reference) \
     WHEN 'withdrawal_rejected' THEN (SELECT m.reason FROM withdrawals m WHERE m.withdrawal_id = entries.reference) \
     END END";
+
+/// The name of a stored account code (the table's CHECK keeps codes to known accounts).
+fn account_name(code: i16) -> &'static str {
+    Account::from_code(code).expect("stored account code").name()
+}
 
 /// A posting with its entry, as the exports print it, borrowed from the row it was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +69,7 @@ struct Row {
     order_id: Option<String>,
     reference: Option<String>,
     posting_id: i64,
-    account: String,
+    account_code: i16,
     owner: String,
     currency: String,
     amount_minor: i64,
@@ -83,7 +89,7 @@ impl Row {
             order_id: self.order_id.as_deref(),
             reference: self.reference.as_deref(),
             posting_id: self.posting_id,
-            account: &self.account,
+            account: account_name(self.account_code),
             owner: &self.owner,
             currency: &self.currency,
             amount_minor: self.amount_minor,
@@ -115,7 +121,7 @@ macro_rules! journal {
                 entries::order_id,
                 entries::reference,
                 postings::id,
-                postings::account,
+                postings::account_code,
                 postings::owner,
                 postings::currency,
                 postings::amount_minor,
@@ -242,11 +248,11 @@ const NULL: Span = (u32::MAX, 0);
 /// A line of a [`Batch`]: its numbers, and its texts as spans of the batch's buffer.
 #[derive(Debug, Clone, Copy)]
 struct Packed {
-    /// entry id, recorded_at, occurred_at, posting id, amount, balance after.
-    ints: [i64; 6],
+    /// entry id, recorded_at, occurred_at, posting id, amount, balance after, account code.
+    ints: [i64; 7],
     program_version: Option<i64>,
-    /// kind, merchant id, order id, reference, account, owner, currency, memo.
-    texts: [Span; 8],
+    /// kind, merchant id, order id, reference, owner, currency, memo.
+    texts: [Span; 7],
 }
 
 /// Lines read from SQLite, their text in one buffer.
@@ -274,9 +280,9 @@ impl Batch {
         };
         let entry_id = int(0).unwrap_or_default();
         let same_entry = self.lines.last().filter(|l| l.ints[0] == entry_id).copied();
-        let mut packed = same_entry.unwrap_or(Packed { ints: [0; 6], program_version: None, texts: [NULL; 8] });
+        let mut packed = same_entry.unwrap_or(Packed { ints: [0; 7], program_version: None, texts: [NULL; 7] });
         packed.ints[0] = entry_id;
-        for (slot, i) in [(3, 7), (4, 11), (5, 12)] {
+        for (slot, i) in [(3, 7), (4, 11), (5, 12), (6, 8)] {
             packed.ints[slot] = int(i).unwrap_or_default();
         }
         if same_entry.is_none() {
@@ -285,11 +291,11 @@ impl Batch {
             packed.program_version = int(13);
         }
         // (slot in `texts`, column): kind, merchant id, order id, reference, memo are the
-        // entry's; account, owner, currency the posting's.
+        // entry's; owner, currency the posting's.
         let texts: &[(usize, usize)] = if same_entry.is_some() {
-            &[(4, 8), (5, 9), (6, 10)]
+            &[(4, 9), (5, 10)]
         } else {
-            &[(0, 1), (1, 4), (2, 5), (3, 6), (4, 8), (5, 9), (6, 10), (7, 14)]
+            &[(0, 1), (1, 4), (2, 5), (3, 6), (4, 9), (5, 10), (6, 14)]
         };
         for &(slot, i) in texts {
             let field = row.get(i).expect("the journal query selects 15 columns");
@@ -312,7 +318,7 @@ impl Batch {
             let (start, len) = p.texts[i];
             (start != u32::MAX).then(|| &self.text[start as usize..(start + len) as usize])
         };
-        let [entry_id, recorded_at, occurred_at, posting_id, amount_minor, balance_after_minor] = p.ints;
+        let [entry_id, recorded_at, occurred_at, posting_id, amount_minor, balance_after_minor, account_code] = p.ints;
         Line {
             entry_id,
             kind: t(0).unwrap_or_default(),
@@ -322,13 +328,13 @@ impl Batch {
             order_id: t(2),
             reference: t(3),
             posting_id,
-            account: t(4).unwrap_or_default(),
-            owner: t(5).unwrap_or_default(),
-            currency: t(6).unwrap_or_default(),
+            account: account_name(i16::try_from(account_code).unwrap_or_default()),
+            owner: t(4).unwrap_or_default(),
+            currency: t(5).unwrap_or_default(),
             amount_minor,
             balance_after_minor,
             program_version: p.program_version,
-            memo: t(7),
+            memo: t(6),
         }
     }
 }
@@ -399,8 +405,8 @@ mod tests {
             for _ in 0..e % 5 + 1 {
                 posting += 1;
                 sql += &format!(
-                    "INSERT INTO postings (id, entry_id, account, owner, currency, amount_minor, \
-                     balance_after_minor) VALUES ({posting}, {e}, 'liabilities:cashback:pending', 'u{}', 'CNY', \
+                    "INSERT INTO postings (id, entry_id, account_code, owner, currency, amount_minor, \
+                     balance_after_minor) VALUES ({posting}, {e}, 4, 'u{}', 'CNY', \
                      {posting}, {});",
                     posting % 7,
                     -posting

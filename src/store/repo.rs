@@ -578,12 +578,12 @@ pub fn snapshot(conn: &mut DbConn) -> Q<Snapshot> {
         let kind = EntryKind::parse(&kind).expect("stored entry kind");
         s.entries.push(EntryRow { id, kind, currency: cur(&c), merchant_id, order_id, reference, program_version });
     }
-    type P = (i64, i64, String, String, String, i64, i64);
+    type P = (i64, i64, i16, String, String, i64, i64);
     let ps: Vec<P> = postings::table
         .select((
             postings::id,
             postings::entry_id,
-            postings::account,
+            postings::account_code,
             postings::owner,
             postings::currency,
             postings::amount_minor,
@@ -591,7 +591,7 @@ pub fn snapshot(conn: &mut DbConn) -> Q<Snapshot> {
         ))
         .load(conn)?;
     for (id, entry_id, a, owner, c, amount, balance_after) in ps {
-        let account = Account::parse(&a).expect("stored account name");
+        let account = Account::from_code(a).expect("stored account code");
         s.postings.push(PostingRow { id, entry_id, account, owner, currency: cur(&c), amount, balance_after });
     }
     let bs: Vec<(String, String, String, i64)> = balances::table
@@ -778,7 +778,7 @@ pub fn insert_deposit(
 pub struct UserPosting {
     pub id: i64,
     pub entry_id: i64,
-    pub account: String,
+    pub account_code: i16,
     pub currency: String,
     pub amount_minor: i64,
     pub kind: String,
@@ -797,16 +797,16 @@ pub fn user_postings(
     limit: i64,
 ) -> Q<Vec<UserPosting>> {
     let user_accounts = [
-        Account::Pending.name(),
-        Account::Available.name(),
-        Account::Held.name(),
-        Account::Withdrawing.name(),
-        Account::ClawbackReceivable.name(),
+        Account::Pending.code(),
+        Account::Available.code(),
+        Account::Held.code(),
+        Account::Withdrawing.code(),
+        Account::ClawbackReceivable.code(),
     ];
     let mut q = postings::table
         .inner_join(entries::table)
         .filter(postings::owner.eq(user.to_string()))
-        .filter(postings::account.eq_any(user_accounts))
+        .filter(postings::account_code.eq_any(user_accounts))
         .into_boxed();
     if let Some(c) = currency {
         q = q.filter(postings::currency.eq(c.to_string()));
@@ -819,7 +819,7 @@ pub fn user_postings(
         .select((
             postings::id,
             postings::entry_id,
-            postings::account,
+            postings::account_code,
             postings::currency,
             postings::amount_minor,
             entries::kind,
@@ -968,7 +968,11 @@ pub fn insert_adjustment(
 }
 
 /// A posting as (account, owner, amount).
-pub type PostingTuple = (String, String, i64);
+pub type PostingTuple = (Account, String, i64);
+
+fn named_accounts(rows: Vec<(i16, String, i64)>) -> Vec<PostingTuple> {
+    rows.into_iter().map(|(a, o, v)| (Account::from_code(a).expect("stored account code"), o, v)).collect()
+}
 /// An audit row: (id, at, operator, action, target, detail).
 pub type AuditRow = (i64, i64, String, String, String, String);
 
@@ -982,9 +986,9 @@ pub fn entry_postings(conn: &mut DbConn, entry_id: i64) -> Q<Option<(String, Vec
     };
     let ps = postings::table
         .filter(postings::entry_id.eq(entry_id))
-        .select((postings::account, postings::owner, postings::amount_minor))
+        .select((postings::account_code, postings::owner, postings::amount_minor))
         .load(conn)?;
-    Ok(Some((currency, ps)))
+    Ok(Some((currency, named_accounts(ps))))
 }
 
 /// The postings of every adjustment that corrects `entry_id`: (account, owner, amount).
@@ -995,12 +999,13 @@ pub fn adjustment_postings_of(conn: &mut DbConn, entry_id: i64) -> Q<Vec<Posting
         .filter(adjustments::corrects_entry_id.eq(entry_id))
         .select(adjustments::adjustment_id)
         .load(conn)?;
-    postings::table
+    let ps = postings::table
         .inner_join(entries::table)
         .filter(entries::kind.eq("adjustment"))
         .filter(entries::reference.eq_any(ids))
-        .select((postings::account, postings::owner, postings::amount_minor))
-        .load(conn)
+        .select((postings::account_code, postings::owner, postings::amount_minor))
+        .load(conn)?;
+    Ok(named_accounts(ps))
 }
 
 /// Audit rows with `at` in [from, to), after the cursor id, oldest first.

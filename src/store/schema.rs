@@ -131,11 +131,19 @@ diesel::table! {
     postings (id) {
         id -> BigInt,
         entry_id -> BigInt,
-        account -> Text,
+        /// `Account::code`; the `accounts` table names them.
+        account_code -> SmallInt,
         owner -> Text,
         currency -> Text,
         amount_minor -> BigInt,
         balance_after_minor -> BigInt,
+    }
+}
+
+diesel::table! {
+    accounts (code) {
+        code -> SmallInt,
+        name -> Text,
     }
 }
 

@@ -47,8 +47,8 @@ async fn verify_fails_when_the_books_do_not_balance() {
         let mut c = url.connect().unwrap();
         // Inserting is allowed (the journal only grows): a lone posting unbalances its entry.
         c.batch_execute(
-            "INSERT INTO postings (id, entry_id, account, owner, currency, amount_minor, balance_after_minor) \
-             VALUES (999999, 1, 'income:platform-share', '', 'CNY', -1, 0)",
+            "INSERT INTO postings (id, entry_id, account_code, owner, currency, amount_minor, balance_after_minor) \
+             VALUES (999999, 1, 10, '', 'CNY', -1, 0)",
         )
         .unwrap();
     })
@@ -75,12 +75,35 @@ async fn a_later_start_with_another_time_zone_is_refused() {
     .unwrap();
 }
 
+/// Reverts migrations, the latest first, down to and including `version`.
+fn revert_through(c: &mut DbConn, version: &str) {
+    use cashback::store::conn::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+    use diesel_migrations::MigrationHarness;
+    loop {
+        let last = match c {
+            DbConn::Sqlite(s) => s.revert_last_migration(SQLITE_MIGRATIONS),
+            DbConn::Postgresql(p) => p.revert_last_migration(POSTGRES_MIGRATIONS),
+        };
+        if last.unwrap().to_string() == version {
+            return;
+        }
+    }
+}
+
+/// Runs every pending migration.
+fn migrate(c: &mut DbConn) {
+    use diesel_migrations::MigrationHarness;
+    match c {
+        DbConn::Sqlite(s) => drop(s.run_pending_migrations(cashback::store::conn::SQLITE_MIGRATIONS).unwrap()),
+        DbConn::Postgresql(p) => drop(p.run_pending_migrations(cashback::store::conn::POSTGRES_MIGRATIONS).unwrap()),
+    }
+}
+
 /// The migration that gave entries their order's program version fills it in for the entries
 /// booked before it (the one time the journal's guard is lifted), and puts the guard back.
 #[tokio::test]
 async fn entries_booked_before_the_program_version_migration_get_their_orders_version() {
     use diesel::prelude::*;
-    use diesel_migrations::MigrationHarness;
     let app = spawn_app().await;
     app.setup().await;
     app.order("A1", "u-42", "100.00", 0).await;
@@ -90,17 +113,8 @@ async fn entries_booked_before_the_program_version_migration_get_their_orders_ve
     tokio::task::spawn_blocking(move || {
         let mut c = url.connect().unwrap();
         // Back to before that migration (and any later one), then forward again.
-        const VERSION: &str = "20261202000002";
-        macro_rules! again {
-            ($conn:expr, $migrations:expr) => {{
-                while $conn.revert_last_migration($migrations).unwrap().to_string() != VERSION {}
-                $conn.run_pending_migrations($migrations).unwrap();
-            }};
-        }
-        match &mut c {
-            DbConn::Sqlite(s) => again!(s, cashback::store::conn::SQLITE_MIGRATIONS),
-            DbConn::Postgresql(p) => again!(p, cashback::store::conn::POSTGRES_MIGRATIONS),
-        }
+        revert_through(&mut c, "20261202000002");
+        migrate(&mut c);
         #[derive(QueryableByName)]
         struct N {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -117,6 +131,67 @@ async fn entries_booked_before_the_program_version_migration_get_their_orders_ve
     .await
     .unwrap();
     // verify holds each order's entries to the order's version.
+    app.assert_verified().await;
+}
+
+/// The migration that numbered the accounts turns every posting's account name into its code
+/// (the `accounts` table is `Account::code` and `name`), and leaves the journal guarded.
+#[tokio::test]
+async fn postings_booked_before_the_account_code_migration_keep_their_accounts() {
+    use cashback::domain::ledger::Account;
+    use diesel::prelude::*;
+    let app = spawn_app().await;
+    app.setup().await;
+    app.order("A1", "u-42", "100.00", 0).await;
+    // Paid long ago: released at once, postings on the available accounts too.
+    app.order("A2", "u-42", "50.00", 40 * 86_400).await;
+    let url = app.db_url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = url.connect().unwrap();
+        #[derive(QueryableByName, Debug, PartialEq)]
+        struct Named {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            id: i64,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+        }
+        revert_through(&mut c, "20261204000001");
+        let before: Vec<Named> =
+            diesel::sql_query("SELECT id, account AS name FROM postings ORDER BY id").load(&mut c).unwrap();
+        // A sale with a referrer (four postings) and a released one (four more, and its release).
+        assert!(before.len() >= 8, "{before:?}");
+        assert!(before.iter().any(|p| p.name == "liabilities:cashback:available"), "{before:?}");
+        migrate(&mut c);
+        let after: Vec<Named> = diesel::sql_query(
+            "SELECT p.id, a.name FROM postings p JOIN accounts a ON a.code = p.account_code ORDER BY p.id",
+        )
+        .load(&mut c)
+        .unwrap();
+        assert_eq!(after, before);
+        #[derive(QueryableByName, Debug, PartialEq)]
+        struct Code {
+            #[diesel(sql_type = diesel::sql_types::SmallInt)]
+            code: i16,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+        }
+        let table: Vec<Code> = diesel::sql_query("SELECT code, name FROM accounts ORDER BY code").load(&mut c).unwrap();
+        let mut ours: Vec<Code> = Account::ALL.iter().map(|a| Code { code: a.code(), name: a.name().into() }).collect();
+        ours.sort_by_key(|a| a.code);
+        assert_eq!(table, ours);
+        assert!(journal_guarded(&mut c).unwrap());
+        assert!(c.batch_execute("UPDATE postings SET account_code = 1").is_err());
+        // A code no account has is refused.
+        let e = c
+            .batch_execute(
+                "INSERT INTO postings (id, entry_id, account_code, owner, currency, amount_minor, \
+                 balance_after_minor) VALUES (999999, 1, 13, '', 'CNY', -1, 0)",
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("account_code") || e.to_string().contains("CHECK"), "{e}");
+    })
+    .await
+    .unwrap();
     app.assert_verified().await;
 }
 
