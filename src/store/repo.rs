@@ -970,9 +970,12 @@ pub fn insert_adjustment(
 /// A posting as (account, owner, amount).
 pub type PostingTuple = (Account, String, i64);
 
+/// Stored (account code, owner, amount) rows as postings (the table's CHECK keeps the codes to
+/// known accounts).
 fn named_accounts(rows: Vec<(i16, String, i64)>) -> Vec<PostingTuple> {
     rows.into_iter().map(|(a, o, v)| (Account::from_code(a).expect("stored account code"), o, v)).collect()
 }
+
 /// An audit row: (id, at, operator, action, target, detail).
 pub type AuditRow = (i64, i64, String, String, String, String);
 
