@@ -1,7 +1,7 @@
 //! Tests of the schema itself, on the backend under test.
 
 use crate::helpers::*;
-use cashback::store::conn::{check_timezone, journal_guarded};
+use cashback::store::conn::{check_timezone, journal_guarded, migrate};
 use cashback::store::{DbConn, DbUrl};
 use diesel::connection::SimpleConnection;
 use std::process::Command;
@@ -90,15 +90,6 @@ fn revert_through(c: &mut DbConn, version: &str) {
     }
 }
 
-/// Runs every pending migration.
-fn migrate(c: &mut DbConn) {
-    use diesel_migrations::MigrationHarness;
-    match c {
-        DbConn::Sqlite(s) => drop(s.run_pending_migrations(cashback::store::conn::SQLITE_MIGRATIONS).unwrap()),
-        DbConn::Postgresql(p) => drop(p.run_pending_migrations(cashback::store::conn::POSTGRES_MIGRATIONS).unwrap()),
-    }
-}
-
 /// The migration that gave entries their order's program version fills it in for the entries
 /// booked before it (the one time the journal's guard is lifted), and puts the guard back.
 #[tokio::test]
@@ -114,7 +105,7 @@ async fn entries_booked_before_the_program_version_migration_get_their_orders_ve
         let mut c = url.connect().unwrap();
         // Back to before that migration (and any later one), then forward again.
         revert_through(&mut c, "20261202000002");
-        migrate(&mut c);
+        migrate(&mut c).unwrap();
         #[derive(QueryableByName)]
         struct N {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -161,7 +152,7 @@ async fn postings_booked_before_the_account_code_migration_keep_their_accounts()
         // A sale with a referrer (four postings) and a released one (four more, and its release).
         assert!(before.len() >= 8, "{before:?}");
         assert!(before.iter().any(|p| p.name == "liabilities:cashback:available"), "{before:?}");
-        migrate(&mut c);
+        migrate(&mut c).unwrap();
         let after: Vec<Named> = diesel::sql_query(
             "SELECT p.id, a.name FROM postings p JOIN accounts a ON a.code = p.account_code ORDER BY p.id",
         )
