@@ -1,6 +1,7 @@
 //! The database layer: connections, schema, the one writer, and the queries. Diesel stays
 //! in here; the rest of the program sees rows turned into domain types.
 
+mod ahead;
 pub mod books;
 mod bulk;
 pub mod conn;

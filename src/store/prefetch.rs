@@ -18,11 +18,11 @@
 //!   here except balances is forgotten: such a job may write in ways this module does not watch.
 //!   Balances are only ever written through the batch cache, so they stay.
 
+use super::ahead::{self, IdemKey, OrderKey};
 use super::books;
 use super::conn::DbConn;
 use super::repo::{OrderRow, RedemptionRow, UserRow};
-use super::schema::{balances, idempotency, orders, redemptions, users};
-use diesel::prelude::*;
+use diesel::QueryResult;
 use std::collections::{HashMap, HashSet};
 
 /// What a job will read: its order's key and its buyer, the idempotency keys it checks, and
@@ -57,8 +57,6 @@ impl Hint {
     }
 }
 
-type OrderKey = (String, String);
-type IdemKey = (String, String);
 /// An idempotency record: the canonical request and the first answer.
 type Remembered = (String, String);
 
@@ -111,73 +109,43 @@ impl Known {
 
 /// Reads, for every hint of the batch, its order, its user, its idempotency records, what is
 /// due for them and their referrers, and all their balances and those of the house accounts
-/// its order moves: six statements whatever the batch's size.
+/// its order moves (`ahead`: one statement on PostgreSQL).
 pub fn load(conn: &mut DbConn, hints: &[&Hint]) -> QueryResult<()> {
     if hints.is_empty() || !books::in_batch() {
         return Ok(());
     }
     let keys: Vec<&OrderKey> = hints.iter().filter_map(|h| h.order.as_ref()).collect();
-    let found = orders_by_key(conn, &keys)?;
-    let mut order_map: HashMap<OrderKey, Option<OrderRow>> = keys.iter().map(|k| ((*k).clone(), None)).collect();
-    for o in found {
+    let ask = ahead::Ask {
+        users: ahead::dedup(hints.iter().filter_map(|h| h.user.as_deref())),
+        // The house accounts every order moves: its merchant's and the platform's.
+        houses: ahead::dedup(keys.iter().map(|k| k.0.as_str()).chain([""])),
+        horizon: hints.iter().map(|h| h.horizon).min().expect("hints is not empty"),
+        remembered: hints.iter().flat_map(|h| &h.remembered).collect(),
+        keys,
+    };
+    let found = ahead::read(conn, &ask)?;
+    let mut order_map: HashMap<OrderKey, Option<OrderRow>> = ask.keys.iter().map(|k| ((*k).clone(), None)).collect();
+    // The users asked for are the hinted buyers and those of the orders found (refunds).
+    let mut user_map: HashMap<String, Option<UserRow>> = HashMap::new();
+    for u in ask.users.iter().copied().chain(found.orders.iter().map(|o| o.user_id.as_str())) {
+        user_map.insert(u.to_string(), None);
+    }
+    for o in found.orders {
         if let Some(slot) = order_map.get_mut(&(o.merchant_id.clone(), o.order_id.clone())) {
             *slot = Some(o);
         }
     }
-    // The users are the hinted buyers and those of the orders found (refunds).
-    let mut wanted: Vec<&str> = hints.iter().filter_map(|h| h.user.as_deref()).collect();
-    wanted.extend(order_map.values().flatten().map(|o| o.user_id.as_str()));
-    let wanted = dedup(wanted.into_iter());
-    let found: Vec<UserRow> = crate::on_backend!(conn, |c| users::table
-        .filter(users::user_id.eq_any(&wanted))
-        .select(UserRow::as_select())
-        .load(c))?;
-    let mut user_map: HashMap<String, Option<UserRow>> = wanted.iter().map(|u| (u.to_string(), None)).collect();
-    for u in found {
+    for u in found.users {
         user_map.insert(u.user_id.clone(), Some(u));
     }
-    // Everyone whose due items or balances an order or refund may touch: buyers and referrers.
-    let mut people: Vec<&str> = user_map.keys().map(String::as_str).collect();
-    people.extend(user_map.values().flatten().filter_map(|u| u.referrer_id.as_deref()));
-    people.extend(order_map.values().flatten().filter_map(|o| o.referrer_id.as_deref()));
-    let people = dedup(people.into_iter());
-    // Balances also of the house accounts every order moves: its merchant's and the platform's.
-    let mut owners = people.clone();
-    owners.extend(dedup(keys.iter().map(|k| k.0.as_str()).chain([""])).into_iter().filter(|o| !people.contains(o)));
-    let horizon = hints.iter().map(|h| h.horizon).min().expect("hints is not empty");
-    let (due, balances) = crate::on_backend!(conn, |c| {
-        let due_orders: Vec<(String, Option<String>)> = orders::table
-            .filter(orders::released_at.is_null())
-            .filter(orders::status.eq("pending"))
-            .filter(orders::release_at.le(horizon))
-            .filter(orders::user_id.eq_any(&people).or(orders::referrer_id.eq_any(&people)))
-            .select((orders::user_id, orders::referrer_id))
-            .load(c)?;
-        let due_holds: Vec<String> = redemptions::table
-            .filter(redemptions::status.eq("held"))
-            .filter(redemptions::expires_at.le(horizon))
-            .filter(redemptions::user_id.eq_any(&people))
-            .select(redemptions::user_id)
-            .load(c)?;
-        let balances: Vec<(String, String, String, i64)> = balances::table
-            .filter(balances::owner.eq_any(&owners))
-            .select((balances::currency, balances::account, balances::owner, balances::balance_minor))
-            .load(c)?;
-        let mut due: HashSet<String> = due_holds.into_iter().collect();
-        for (u, r) in due_orders {
-            due.insert(u);
-            due.extend(r);
-        }
-        QueryResult::Ok((due, balances))
-    })?;
-    let idem_keys: Vec<&IdemKey> = hints.iter().flat_map(|h| &h.remembered).collect();
-    let mut idem_map: HashMap<IdemKey, Option<Remembered>> = idem_keys.iter().map(|k| ((*k).clone(), None)).collect();
-    for (scope, key, request, response) in remembered_by_key(conn, &idem_keys)? {
+    let mut idem_map: HashMap<IdemKey, Option<Remembered>> =
+        ask.remembered.iter().map(|k| ((*k).clone(), None)).collect();
+    for (scope, key, request, response) in found.remembered {
         idem_map.insert((scope, key), Some((request, response)));
     }
     let clear: HashMap<String, i64> =
-        people.iter().filter(|p| !due.contains(**p)).map(|p| (p.to_string(), horizon)).collect();
-    let owners: HashSet<String> = owners.iter().map(|p| p.to_string()).collect();
+        found.people.iter().filter(|p| !found.due.contains(*p)).map(|p| (p.clone(), ask.horizon)).collect();
+    let owners: HashSet<String> = found.people.into_iter().chain(ask.houses.iter().map(|h| h.to_string())).collect();
     books::with_known(|k, _| {
         // What the batch already wrote wins over what was read before it (a batch is loaded
         // once, before its first job, so nothing is there yet; this keeps it true regardless).
@@ -194,80 +162,8 @@ pub fn load(conn: &mut DbConn, hints: &[&Hint]) -> QueryResult<()> {
             k.clear_until.entry(key).or_insert(v);
         }
     });
-    books::preload_balances(balances, owners);
+    books::preload_balances(found.balances, owners);
     Ok(())
-}
-
-/// The orders with these keys, by primary key each: on PostgreSQL one statement joining the
-/// keys (`merchant_id = ANY(..) AND order_id = ANY(..)` scans every order of the merchant);
-/// on SQLite, in process, one cached lookup each.
-fn orders_by_key(conn: &mut DbConn, keys: &[&OrderKey]) -> QueryResult<Vec<OrderRow>> {
-    use diesel::sql_types::{Array, Text};
-    match conn {
-        DbConn::Postgresql(pg) => diesel::sql_query(
-            "SELECT o.* FROM orders o JOIN unnest($1::text[], $2::text[]) AS k(merchant_id, order_id) \
-             ON o.merchant_id = k.merchant_id AND o.order_id = k.order_id",
-        )
-        .bind::<Array<Text>, _>(keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(keys.iter().map(|k| k.1.as_str()).collect::<Vec<_>>())
-        .load(pg),
-        DbConn::Sqlite(c) => {
-            let mut out = Vec::new();
-            for k in keys {
-                let row = orders::table.find((&k.0, &k.1)).select(OrderRow::as_select()).first(c).optional()?;
-                out.extend(row);
-            }
-            Ok(out)
-        }
-    }
-}
-
-/// The idempotency records with these keys: (scope, key, request, response).
-fn remembered_by_key(conn: &mut DbConn, keys: &[&IdemKey]) -> QueryResult<Vec<(String, String, String, String)>> {
-    use diesel::sql_types::{Array, Text};
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    match conn {
-        DbConn::Postgresql(pg) => {
-            #[derive(QueryableByName)]
-            struct Found {
-                #[diesel(sql_type = Text)]
-                scope: String,
-                #[diesel(sql_type = Text)]
-                key: String,
-                #[diesel(sql_type = Text)]
-                request: String,
-                #[diesel(sql_type = Text)]
-                response: String,
-            }
-            let rows: Vec<Found> = diesel::sql_query(
-                "SELECT i.scope, i.key, i.request, i.response FROM idempotency i \
-                 JOIN unnest($1::text[], $2::text[]) AS k(scope, key) ON i.scope = k.scope AND i.key = k.key",
-            )
-            .bind::<Array<Text>, _>(keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(keys.iter().map(|k| k.1.as_str()).collect::<Vec<_>>())
-            .load(pg)?;
-            Ok(rows.into_iter().map(|r| (r.scope, r.key, r.request, r.response)).collect())
-        }
-        DbConn::Sqlite(c) => {
-            let mut out = Vec::new();
-            for (scope, key) in keys {
-                let row: Option<(String, String)> = idempotency::table
-                    .find((scope, key))
-                    .select((idempotency::request, idempotency::response))
-                    .first(c)
-                    .optional()?;
-                out.extend(row.map(|(req, resp)| (scope.clone(), key.clone(), req, resp)));
-            }
-            Ok(out)
-        }
-    }
-}
-
-fn dedup<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut seen = HashSet::new();
-    it.filter(|s| seen.insert(*s)).collect()
 }
 
 /// The order as the batch knows it: `Some(found)`, or `None` when it must be read.
@@ -481,7 +377,8 @@ mod tests {
     /// rolled back they go with it, so the next flush writes them again.
     #[test]
     fn rows_written_by_a_job_that_failed_are_written_again() {
-        use crate::store::schema::{idempotency, refunds};
+        use crate::store::schema::{idempotency, orders, refunds};
+        use diesel::prelude::*;
         let (_dir, mut conn) = db();
         let count = |c: &mut DbConn| -> (i64, i64, i64, i64) {
             let DbConn::Sqlite(c) = c else { unreachable!("a SQLite test") };

@@ -168,7 +168,7 @@ pub fn insert_program(conn: &mut DbConn, p: &ProgramRow) -> Q<()> {
 
 // ---- users -----------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Deserialize)]
 #[diesel(table_name = users)]
 pub struct UserRow {
     pub user_id: String,
@@ -219,7 +219,8 @@ pub fn has_orders(conn: &mut DbConn, user_id: &str) -> Q<bool> {
 
 // ---- orders ----------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
+// Deserialize: the PostgreSQL read-ahead (`ahead`) gets rows as JSON objects.
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, serde::Deserialize)]
 #[diesel(table_name = orders)]
 pub struct OrderRow {
     pub merchant_id: String,
