@@ -101,7 +101,7 @@ fn read_pg(pg: &mut diesel::PgConnection, ask: &Ask) -> QueryResult<Found> {
         #[diesel(sql_type = Text)]
         remembered: String,
     }
-    let row: Row = diesel::sql_query(SQL)
+    let row: Row = super::prepared::Fixed::new(SQL)
         .bind::<Array<Text>, _>(ask.keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(ask.keys.iter().map(|k| k.1.as_str()).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(&ask.users)

@@ -71,7 +71,7 @@ SELECT 1";
 /// Writes `rows` in one statement (see the module's guarantees).
 pub(super) fn write(pg: &mut diesel::PgConnection, mut rows: Rows) -> QueryResult<()> {
     let states = fold_states(&mut rows.orders, std::mem::take(&mut rows.states));
-    let q = diesel::sql_query(SQL).into_boxed();
+    let q = super::prepared::Fixed::new(SQL);
     let o = &rows.orders;
     let q = q
         .bind::<Array<Text>, _>(col(o, |r| r.merchant_id.clone()))

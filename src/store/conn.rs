@@ -124,13 +124,17 @@ struct Count {
 }
 
 /// On PostgreSQL the writer holds an advisory lock for its whole life, so a second process
-/// cannot write to the same database.
+/// cannot write to the same database; its connection also plans every statement for its binds.
 pub fn take_writer_lock(conn: &mut DbConn) -> Result<(), StoreError> {
     if let DbConn::Postgresql(c) = conn {
         let f: Flag = diesel::sql_query("SELECT pg_try_advisory_lock(727262021) AS flag").get_result(c)?;
         if !f.flag {
             return Err(StoreError::WriterLocked);
         }
+        // The writer's statements stay prepared (`store::prepared`); a generic plan, chosen
+        // after five runs without knowing how many keys a batch binds, ran them twice as slowly
+        // as a plan made for each batch's arrays (2026-12-04, docs/performance.md).
+        c.batch_execute("SET plan_cache_mode = force_custom_plan")?;
     }
     Ok(())
 }

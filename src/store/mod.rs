@@ -8,6 +8,7 @@ pub mod conn;
 pub mod hooks;
 pub mod journal;
 pub mod prefetch;
+mod prepared;
 pub mod repo;
 pub mod savepoint;
 pub mod schema;
