@@ -57,8 +57,10 @@ pub(super) fn read(conn: &mut DbConn, ask: &Ask) -> QueryResult<Found> {
     }
 }
 
-/// People: keys' orders `o`, the wanted users `w` (hinted and the orders' buyers), their rows
-/// `u`, everyone concerned `pp` (as an array, so the lookups below are `= ANY` index scans).
+/// The CTEs: the keys' orders `o`; the wanted users `w` (hinted, and the orders' buyers) and
+/// their rows `u`; everyone concerned `pp`, as one array so the lookups after it are `= ANY`
+/// index scans; who of them has an order releasing (`dord`) or a hold expiring (`due`); their
+/// balances and the houses' (`b`); the idempotency records (`i`).
 const SQL: &str = "WITH \
   o AS (SELECT o.* FROM orders o JOIN unnest($1::text[], $2::text[]) AS k(merchant_id, order_id) \
         ON o.merchant_id = k.merchant_id AND o.order_id = k.order_id), \
