@@ -104,8 +104,14 @@ impl BenchDb {
         let (bytes, orders_n) = self.size()?;
         report.fact("db_bytes", bytes);
         report.fact("db_bytes_per_order", (bytes as f64 / orders_n.max(1) as f64).round());
-        let (ok, _) = crate::app::verify::run(&mut self.connect()?).map_err(|e| anyhow::anyhow!("{e}"))?;
-        report.fact("verify", if ok { "ok" } else { "FAILED" });
+        let ok = if t.no_verify {
+            report.fact("verify", "skipped");
+            true
+        } else {
+            let (ok, _) = crate::app::verify::run(&mut self.connect()?).map_err(|e| anyhow::anyhow!("{e}"))?;
+            report.fact("verify", if ok { "ok" } else { "FAILED" });
+            ok
+        };
         report.finish(t.json.as_deref())?;
         if t.keep {
             self.keep();

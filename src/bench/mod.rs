@@ -47,6 +47,10 @@ pub struct Target {
     /// Keep the fresh database afterwards (its URL is printed).
     #[arg(long)]
     pub keep: bool,
+    /// Skip `verify` at the end. It reads the whole ledger into memory: on a seeded database of
+    /// millions of orders, run `cashback verify` on it once instead of after every measurement.
+    #[arg(long)]
+    pub no_verify: bool,
     /// Write the report as JSON to this file ("-": standard output).
     #[arg(long)]
     pub json: Option<PathBuf>,
