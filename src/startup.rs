@@ -6,7 +6,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::crypto::SecretBox;
 use crate::http::{self, AppState};
-use crate::store::conn::{check_timezone, migrate, read_pool, spawn_checkpointer, take_writer_lock};
+use crate::store::conn::{check_timezone, migrate, read_pool, setup_writer, spawn_checkpointer};
 use crate::store::{DbUrl, Writer};
 use actix_web::{dev::Server, web, App, HttpServer};
 use std::net::TcpListener;
@@ -39,11 +39,11 @@ pub fn open_writer(settings: &Settings) -> anyhow::Result<(DbUrl, Writer)> {
     let mut conn = url.connect()?;
     migrate(&mut conn)?;
     check_timezone(&mut conn, &settings.timezone)?;
-    take_writer_lock(&mut conn)?;
+    setup_writer(&mut conn)?;
     let again = url.clone();
     let reopen = Box::new(move || {
         let mut c = again.connect().ok()?;
-        take_writer_lock(&mut c).ok()?;
+        setup_writer(&mut c).ok()?;
         Some(c)
     });
     let writer = Writer::start(conn, WRITE_QUEUE, reopen);

@@ -6,7 +6,7 @@ use crate::app::error::ApiError;
 use crate::app::merchants::{self, MerchantIn};
 use crate::app::{programs, users, Actor, Services};
 use crate::crypto::SecretBox;
-use crate::store::conn::{check_timezone, migrate, take_writer_lock};
+use crate::store::conn::{check_timezone, migrate, setup_writer};
 use crate::store::{DbConn, DbUrl, Writer};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -73,7 +73,7 @@ impl BenchDb {
         let mut conn = self.connect()?;
         migrate(&mut conn)?;
         check_timezone(&mut conn, TIMEZONE)?;
-        take_writer_lock(&mut conn)?;
+        setup_writer(&mut conn)?;
         let writer = Writer::start(conn, 100_000, Box::new(|| None));
         crate::store::conn::spawn_checkpointer(&DbUrl::parse(&self.url)?, writer.watch());
         Ok(writer)

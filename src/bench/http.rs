@@ -55,7 +55,7 @@ pub fn run(a: HttpArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     let outcome = rt.block_on(async {
         match a.rate {
-            Some(rate) => open_loop(shared.clone(), rate, duration).await,
+            Some(rate) => open_loop(shared.clone(), rate, duration, a.slow_ms.map(Duration::from_millis)).await,
             None => closed_loop(shared.clone(), a.concurrency.max(1), duration).await,
         }
     });
@@ -295,7 +295,12 @@ async fn closed_loop(sh: Arc<Shared>, concurrency: usize, duration: Duration) ->
     Ok(all)
 }
 
-async fn open_loop(sh: Arc<Shared>, rate: f64, duration: Duration) -> anyhow::Result<[Samples; 3]> {
+async fn open_loop(
+    sh: Arc<Shared>,
+    rate: f64,
+    duration: Duration,
+    slow: Option<Duration>,
+) -> anyhow::Result<[Samples; 3]> {
     let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
     let total = (rate * duration.as_secs_f64()) as u64;
     let idle: Arc<Mutex<Vec<Conn>>> = Arc::default();
@@ -323,6 +328,13 @@ async fn open_loop(sh: Arc<Shared>, rate: f64, duration: Duration) -> anyhow::Re
             };
             let r = one(&mut c, &sh).await;
             let took = sent.elapsed();
+            if slow.is_some_and(|s| took > s) {
+                eprintln!(
+                    "slow: sent at {:.3} s, took {:.1} ms",
+                    (sent - start).as_secs_f64(),
+                    took.as_secs_f64() * 1e3
+                );
+            }
             let fine = r.is_ok();
             record(&mut samples.lock().expect("lock"), r, took, &sh);
             if fine {

@@ -79,6 +79,10 @@ pub struct HttpArgs {
     /// Buyers, each referred by the one before.
     #[arg(long, default_value_t = 10_000)]
     pub users: usize,
+    /// Open loop: print every request slower than this many milliseconds, with when it was
+    /// sent (seconds into the run), to find what a stall lines up with.
+    #[arg(long)]
+    pub slow_ms: Option<u64>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -61,7 +61,7 @@ pub(super) fn read(conn: &mut DbConn, ask: &Ask) -> QueryResult<Found> {
 /// their rows `u`; everyone concerned `pp`, as one array so the lookups after it are `= ANY`
 /// index scans; who of them has an order releasing (`dord`) or a hold expiring (`due`); their
 /// balances and the houses' (`b`); the idempotency records (`i`).
-const SQL: &str = "WITH \
+pub(super) const SQL: &str = "WITH \
   o AS (SELECT o.* FROM orders o JOIN unnest($1::text[], $2::text[]) AS k(merchant_id, order_id) \
         ON o.merchant_id = k.merchant_id AND o.order_id = k.order_id), \
   w AS (SELECT unnest($3::text[]) AS id UNION SELECT user_id FROM o), \

@@ -201,7 +201,7 @@ thread_local! {
 
 /// What the next batch may take over from one that committed, on PostgreSQL only: the next
 /// entry and posting ids and the current programs it read. There the writer holds the
-/// database's writer lock for its connection's whole life (`conn::take_writer_lock`), so no one
+/// database's writer lock for its connection's whole life (`conn::setup_writer`), so no one
 /// else adds journal rows or programs in between, and every program the writer stores forgets
 /// its cache entry. It saves three round trips a batch. A batch that fails carries nothing,
 /// and its successor reads them again (on SQLite, in process, reading is as cheap as keeping).

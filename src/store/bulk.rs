@@ -34,7 +34,7 @@ pub(super) struct Rows {
     pub balance_inserts: Vec<(&'static str, &'static str, String, i64)>,
 }
 
-const SQL: &str = "WITH \
+pub(super) const SQL: &str = "WITH \
   o AS (INSERT INTO orders (merchant_id, order_id, user_id, referrer_id, currency, amount_minor, paid_at, \
         release_at, released_at, status, commission_minor, cashback_minor, referral_minor, platform_minor, \
         rev_cashback_minor, rev_referral_minor, rev_platform_minor, refunded_minor, capped, program_version, \

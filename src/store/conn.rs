@@ -123,21 +123,36 @@ struct Count {
     n: i64,
 }
 
-/// On PostgreSQL the writer holds an advisory lock for its whole life, so a second process
-/// cannot write to the same database; its connection also plans every statement for its binds.
-pub fn take_writer_lock(conn: &mut DbConn) -> Result<(), StoreError> {
-    if let DbConn::Postgresql(c) = conn {
-        let f: Flag = diesel::sql_query("SELECT pg_try_advisory_lock(727262021) AS flag").get_result(c)?;
-        if !f.flag {
-            return Err(StoreError::WriterLocked);
+/// Readies the writer's own connection. On PostgreSQL it takes an advisory lock held for the
+/// connection's whole life, so a second process cannot write to the same database, and sets
+/// how the writer's statements are planned (below).
+pub fn setup_writer(conn: &mut DbConn) -> Result<(), StoreError> {
+    match conn {
+        DbConn::Postgresql(c) => {
+            let f: Flag = diesel::sql_query("SELECT pg_try_advisory_lock(727262021) AS flag").get_result(c)?;
+            if !f.flag {
+                return Err(StoreError::WriterLocked);
+            }
+            c.batch_execute(WRITER_PG_SETTINGS)?;
         }
-        // The writer's statements stay prepared (`store::prepared`); a generic plan, chosen
-        // after five runs without knowing how many keys a batch binds, ran them twice as slowly
-        // as a plan made for each batch's arrays (2026-12-04, docs/performance.md).
-        c.batch_execute("SET plan_cache_mode = force_custom_plan")?;
+        // A larger page cache for the writer was tried (64 MiB against the default 2 MiB): the
+        // in-process ceiling did not move at 100,000 or 400,000 orders (2026-12-06).
+        DbConn::Sqlite(_) => {}
     }
     Ok(())
 }
+
+/// The writer's PostgreSQL session. Its statements stay prepared (`store::prepared`) and are
+/// planned once (generic plans): planning the read-ahead and the batch's write at every Bind
+/// was about 0.8 ms of a 3 to 4 ms batch (2026-12-04). A generic plan made on a fresh database
+/// sees empty tables and picks sequential scans and hash joins, and keeps them until the next
+/// ANALYZE; with sequential scans priced out, every plan of the writer's keyed statements is an
+/// index lookup whatever the statistics say (the schema test
+/// `the_writers_statements_plan_index_lookups_on_an_empty_database` checks them). A statement with no usable index still runs, by a sequential scan. Those statements
+/// then carry a huge estimated cost, which would trigger JIT compilation (20 to 170 ms for a
+/// DELETE on an empty table, 2026-12-06): JIT is off, as it should be for short statements.
+pub const WRITER_PG_SETTINGS: &str =
+    "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET jit = off";
 
 /// Whether the triggers that keep the journal append-only are in place.
 pub fn journal_guarded(conn: &mut DbConn) -> Result<bool, diesel::result::Error> {

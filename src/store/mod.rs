@@ -15,4 +15,8 @@ pub mod schema;
 pub mod writer;
 
 pub use conn::{DbConn, DbPool, DbUrl, StoreError};
+
+/// The writer's two PostgreSQL statements run on every batch (the read-ahead and the batch's
+/// write), named, for the schema test that checks how they are planned.
+pub const WRITER_STATEMENTS: [(&str, &str); 2] = [("read-ahead", ahead::SQL), ("batch write", bulk::SQL)];
 pub use writer::{nested, WriteError, Writer};

@@ -4,10 +4,9 @@
 //! sends Parse, and PostgreSQL plans it again at Bind. For the batch's read-ahead and its
 //! one-statement write, both long CTE texts, that was 0.5 to 1 ms a batch, as much as running
 //! them (`log_min_duration_statement = 0`, 2026-12-04). A [`Fixed`] query is the same text every
-//! time, so diesel's statement cache keeps it prepared under its text: Parse is sent once. The
-//! plan is still made at each Bind (`conn::take_writer_lock` sets `force_custom_plan`): a
-//! generic plan, which cannot know how many keys a batch binds, ran these statements about
-//! twice as slowly.
+//! time, so diesel's statement cache keeps it prepared under its text: Parse is sent once, and
+//! the writer's connection plans it once too (`conn::WRITER_PG_SETTINGS`: generic plans, which
+//! only index lookups may win).
 //!
 //! Guarantees:
 //! - The text is a `&'static str`: nothing built at run time reaches the prepared statement.

@@ -4,6 +4,7 @@ use crate::helpers::*;
 use cashback::store::conn::{check_timezone, journal_guarded, migrate};
 use cashback::store::{DbConn, DbUrl};
 use diesel::connection::SimpleConnection;
+use diesel::RunQueryDsl;
 use std::process::Command;
 
 #[tokio::test]
@@ -217,6 +218,58 @@ async fn a_second_writer_on_the_same_postgresql_database_is_refused() {
         };
         let e = cashback::startup::open_writer(&settings).err().expect("a second writer is refused");
         assert!(e.to_string().contains("writer lock"), "{e}");
+    })
+    .await
+    .unwrap();
+}
+
+/// The writer plans its batch statements once (generic plans). On a fresh database such a plan
+/// sees empty tables; without sequential scans priced out it would scan whole tables for every
+/// batch until the next ANALYZE (`store::conn::WRITER_PG_SETTINGS`).
+#[tokio::test]
+async fn the_writers_statements_plan_index_lookups_on_an_empty_database() {
+    let (url, _dir) = fresh_database();
+    let url = DbUrl::parse(&url).unwrap();
+    if url.is_sqlite() {
+        return skipped("the_writers_statements_plan_index_lookups_on_an_empty_database needs TEST_DATABASE_URL");
+    }
+    tokio::task::spawn_blocking(move || {
+        #[derive(diesel::QueryableByName)]
+        struct Line {
+            #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+            line: String,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Settings {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            settings: String,
+        }
+        let mut c = url.connect().unwrap();
+        migrate(&mut c).unwrap();
+        cashback::store::conn::setup_writer(&mut c).unwrap();
+        let DbConn::Postgresql(pg) = &mut c else { unreachable!() };
+        let s: Settings = diesel::sql_query(
+            "SELECT current_setting('plan_cache_mode') || ' ' || current_setting('enable_seqscan') || ' ' \
+             || current_setting('jit') AS settings",
+        )
+        .get_result(pg)
+        .unwrap();
+        assert_eq!(s.settings, "force_generic_plan off off");
+        let placeholder = regex::Regex::new(r"\$(\d+)").unwrap();
+        for (i, (name, sql)) in cashback::store::WRITER_STATEMENTS.iter().enumerate() {
+            let params = placeholder.captures_iter(sql).map(|m| m[1].parse::<usize>().unwrap()).max().unwrap();
+            pg.batch_execute(&format!("PREPARE writer_{i} AS {sql}")).unwrap();
+            let nulls = vec!["NULL"; params].join(", ");
+            let plan: Vec<Line> = diesel::sql_query(format!("EXPLAIN EXECUTE writer_{i}({nulls})")).load(pg).unwrap();
+            let plan: Vec<String> = plan.into_iter().map(|l| l.line).collect();
+            let text = plan.join("\n");
+            // Under force_generic_plan (asserted above) this is the plan every batch runs.
+            for table in ["orders", "users", "balances", "idempotency"] {
+                let scanned = plan.iter().any(|l| l.contains(&format!("Seq Scan on {table} ")));
+                assert!(!scanned, "{name} scans {table} whole:\n{text}");
+            }
+            assert!(!text.contains("Hash Join"), "{name} joins by hashing a whole table:\n{text}");
+        }
     })
     .await
     .unwrap();
