@@ -136,7 +136,8 @@ pub fn setup_writer(conn: &mut DbConn) -> Result<(), StoreError> {
             c.batch_execute(WRITER_PG_SETTINGS)?;
         }
         // A larger page cache for the writer was tried (64 MiB against the default 2 MiB): the
-        // in-process ceiling did not move at 100,000 or 400,000 orders (2026-12-06).
+        // in-process ceiling did not move at 100,000 or 400,000 orders (2026-12-06), nor did
+        // throughput over HTTP, though it removed the writer's preads (2026-12-07).
         DbConn::Sqlite(_) => {}
     }
     Ok(())
