@@ -7,7 +7,7 @@ use crate::domain::money::{format_minor, Currency};
 use crate::domain::time::format_ts;
 use crate::store::{repo, DbConn};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 #[derive(Default)]
 struct Sums {
@@ -35,20 +35,12 @@ pub fn get(conn: &mut DbConn, svc: &Services, user: &str) -> ApiResult<Value> {
             _ => {}
         }
     }
-    let mut merchants: BTreeSet<(String, String)> = BTreeSet::new();
-    for o in repo::orders_touching(conn, user)? {
-        let d = o.to_domain();
-        let net = d.booked.minus(&d.reversed);
-        let s = by_cur.entry(o.currency.clone()).or_default();
-        let share = if o.user_id == user { net.cashback } else { net.referral };
-        s.lifetime += share;
-        if o.released_at.is_none() && o.status == "pending" && share > 0 {
-            s.next_release = Some(s.next_release.map_or(o.release_at, |t: i64| t.min(o.release_at)));
-        }
-        if o.user_id == user {
-            merchants.insert((o.merchant_id.clone(), o.currency.clone()));
-        }
+    for e in repo::earned(conn, user)? {
+        let s = by_cur.entry(e.currency).or_default();
+        s.lifetime = e.lifetime_minor;
+        s.next_release = e.next_release_at;
     }
+    let merchants = repo::merchants_bought_from(conn, user)?;
     for (code, s) in by_cur.iter_mut() {
         if let Some(c) = Currency::parse(code) {
             (s.minimum, s.fee) = super::withdrawals::settings(conn, c)?;
@@ -183,11 +175,12 @@ pub fn monthly_earnings(
         (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
     }
     out.reverse();
-    for o in repo::orders_touching(conn, user)?.iter().filter(|o| o.currency == currency) {
-        let d = o.to_domain();
-        let net = d.booked.minus(&d.reversed);
-        let share = if o.user_id == user { net.cashback } else { net.referral };
-        if let Some(slot) = out.iter_mut().find(|(ym, _)| *ym == local(o.paid_at)) {
+    // Only the months shown are read: from the first instant of the first one (or everything,
+    // should that midnight not exist in the zone).
+    let Some(&((y0, m0), _)) = out.first() else { return Ok(Vec::new()) };
+    let since = svc.tz.with_ymd_and_hms(y0, m0, 1, 0, 0, 0).earliest().map_or(i64::MIN, |d| d.timestamp());
+    for (paid_at, share) in repo::shares_since(conn, user, currency, since)? {
+        if let Some(slot) = out.iter_mut().find(|(ym, _)| *ym == local(paid_at)) {
             slot.1 += share;
         }
     }

@@ -633,13 +633,74 @@ pub fn user_balances(conn: &mut DbConn, user: &str) -> Q<Vec<(String, String, i6
         .load(conn)
 }
 
-/// Orders where the user is the buyer or the referrer.
-pub fn orders_touching(conn: &mut DbConn, user: &str) -> Q<Vec<OrderRow>> {
+/// The user's share of an order, net of reversals: the buyer's cashback, else the referrer's
+/// reward. `$1` is the user (SQLite reads `$1` as one named parameter, PostgreSQL as the first).
+const SHARE_SQL: &str = "CASE WHEN user_id = $1 THEN cashback_minor - rev_cashback_minor \
+                         ELSE referral_minor - rev_referral_minor END";
+
+/// What the wallet shows of the user's orders in one currency.
+#[derive(QueryableByName, Debug, PartialEq)]
+pub struct Earned {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub currency: String,
+    /// Σ the user's share of every order they bought or referred.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub lifetime_minor: i64,
+    /// The earliest release still to come of an order whose share is above zero.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub next_release_at: Option<i64>,
+}
+
+/// Per currency, what the user earned on the orders they bought or referred, summed in the
+/// database: a referrer can have thousands of orders, each of which used to be loaded whole.
+pub fn earned(conn: &mut DbConn, user: &str) -> Q<Vec<Earned>> {
+    see_orders(conn)?;
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT currency, CAST(COALESCE(SUM({SHARE_SQL}), 0) AS BIGINT) AS lifetime_minor, \
+             MIN(CASE WHEN released_at IS NULL AND status = 'pending' AND {SHARE_SQL} > 0 \
+                 THEN release_at END) AS next_release_at \
+             FROM orders WHERE user_id = $1 OR referrer_id = $1 GROUP BY currency ORDER BY currency"
+        )
+    });
+    diesel::sql_query(SQL.as_str()).bind::<diesel::sql_types::Text, _>(user).load(conn)
+}
+
+/// The merchants (and currencies) the user bought from.
+pub fn merchants_bought_from(conn: &mut DbConn, user: &str) -> Q<Vec<(String, String)>> {
     see_orders(conn)?;
     orders::table
-        .filter(orders::user_id.eq(user).or(orders::referrer_id.eq(user)))
-        .select(OrderRow::as_select())
+        .filter(orders::user_id.eq(user))
+        .select((orders::merchant_id, orders::currency))
+        .distinct()
+        .order((orders::merchant_id, orders::currency))
         .load(conn)
+}
+
+#[derive(QueryableByName)]
+struct Share {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    paid_at: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    share_minor: i64,
+}
+
+/// (paid_at, the user's share) of the orders in `currency` the user bought or referred, paid
+/// at or after `since`.
+pub fn shares_since(conn: &mut DbConn, user: &str, currency: &str, since: i64) -> Q<Vec<(i64, i64)>> {
+    see_orders(conn)?;
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT paid_at, CAST({SHARE_SQL} AS BIGINT) AS share_minor FROM orders \
+             WHERE (user_id = $1 OR referrer_id = $1) AND currency = $2 AND paid_at >= $3"
+        )
+    });
+    let rows: Vec<Share> = diesel::sql_query(SQL.as_str())
+        .bind::<diesel::sql_types::Text, _>(user)
+        .bind::<diesel::sql_types::Text, _>(currency)
+        .bind::<diesel::sql_types::BigInt, _>(since)
+        .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.paid_at, r.share_minor)).collect())
 }
 
 // ---- withdrawals, their settings, reserve deposits ------------------------------------

@@ -217,3 +217,92 @@ async fn a_token_opens_only_its_own_wallet() {
     let r = app.client.get(app.url("/v1/wallet")).bearer_auth(tok).send().await.unwrap();
     problem(r, 403, "forbidden").await;
 }
+
+/// 2026-06-15 12:00 in Asia/Shanghai (UTC+8).
+const JUNE_15: i64 = 1_781_496_000;
+
+/// A CNY amount on the wire ("-12.30") in minor units.
+fn cents(v: &Value) -> i64 {
+    v.as_str().expect("an amount").replace('.', "").parse().expect("an amount")
+}
+
+/// lifetime_earned and next_release_at are summed in the database over the orders a user
+/// bought and the ones they referred; checked against the user's own balances (no withdrawal
+/// or hold here, so what was earned is what is available or pending) and the orders' answers.
+#[tokio::test]
+async fn lifetime_and_next_release_cover_bought_and_referred_orders() {
+    let app = spawn_app_frozen(JUNE_15).await; // mid-month: every order below is in one month
+    app.setup().await; // u-42 is referred by u-7
+    let mut big = Value::Null;
+    for i in 1..=4 {
+        big = app.order(&format!("BIG{i}"), "u-42", "10000.00", DAY).await; // 500.00 each: the monthly cap
+    }
+    app.post("/v1/orders/BIG1/refunds", &json!({"refund_id": "R1", "amount": "5000.00"})).await;
+    // Paid before the others, still pending, but u-42's cashback on it is capped to nothing;
+    // u-7's referral reward on it is not.
+    let zero = app.order("ZERO", "u-42", "100.00", 3 * DAY).await;
+    assert_eq!((&zero["cashback"], &zero["status"]), (&json!("0.00"), &json!("pending")));
+    app.order("FULL", "u-42", "300.00", 5 * DAY).await;
+    assert_eq!(
+        app.post("/v1/orders/FULL/refunds", &json!({"refund_id": "R5", "amount": "300.00"})).await.status(),
+        201
+    );
+    app.order("OLD", "u-7", "100.00", 9 * DAY).await; // released at once
+    app.order("S1", "u-7", "100.00", 2 * DAY).await;
+
+    for user in ["u-42", "u-7"] {
+        let b = app.cny(user).await;
+        assert!(cents(&b["lifetime_earned"]) > 0, "{user}: {b}");
+        assert_eq!(cents(&b["lifetime_earned"]), cents(&b["available"]) + cents(&b["pending"]), "{user}: {b}");
+    }
+    assert_eq!(app.cny("u-42").await["next_release_at"], big["release_at"]);
+    assert_eq!(app.cny("u-7").await["next_release_at"], zero["release_at"]);
+    // Terms of the merchants each one bought from, once each.
+    for user in ["u-42", "u-7"] {
+        let terms = app.wallet(user).await["terms"].as_array().unwrap().clone();
+        assert_eq!(terms.len(), 1, "{user}: {terms:?}");
+        assert_eq!(terms[0]["merchant_id"], MERCHANT);
+    }
+    app.assert_verified().await;
+}
+
+/// The wallet page's chart: each month of the business time zone gets what was earned on the
+/// orders paid in it, the first shown month from its first second and nothing from before.
+#[tokio::test]
+async fn monthly_earnings_count_the_months_shown_and_nothing_before() {
+    use cashback::app::{wallet::monthly_earnings, Services};
+    use cashback::crypto::{random_key_base64, SecretBox};
+    // 2026-01-01 00:00 in Asia/Shanghai (UTC+8) is 2025-12-31T16:00Z.
+    let now = JUNE_15;
+    let jan_first = 1_767_196_800;
+    let app = spawn_app_frozen(now).await;
+    app.setup().await;
+    let at = |id: &str, user: &str, paid_at: i64| {
+        let body = order_body(id, user, "100.00", paid_at);
+        let app = &app;
+        async move {
+            let r = app.post("/v1/orders", &body).await;
+            assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let first = at("J1", "u-42", jan_first).await; // the first second of January
+    at("D1", "u-42", jan_first - 1).await; // the last of December: not shown
+    let june = at("N1", "u-42", now - 3600).await;
+    let june2 = at("N2", "u-42", now - 7200).await;
+    let svc = || Services {
+        tz: "Asia/Shanghai".parse().unwrap(),
+        secrets: SecretBox::from_base64(&random_key_base64()).unwrap(),
+    };
+    let (s1, s2) = (svc(), svc());
+    let months = app.state.read(move |c| monthly_earnings(c, &s1, "u-42", "CNY", now, 6)).await.unwrap();
+    let labels: Vec<&str> = months.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"]);
+    assert_eq!(months[0].1, cents(&first["cashback"]));
+    assert_eq!(months[5].1, cents(&june["cashback"]) + cents(&june2["cashback"]));
+    assert!(months[1..5].iter().all(|(_, v)| *v == 0), "{months:?}");
+    // u-7 earns the referral rewards of the same orders, in the same months.
+    let months = app.state.read(move |c| monthly_earnings(c, &s2, "u-7", "CNY", now, 6)).await.unwrap();
+    assert_eq!(months[0].1, cents(&first["referral"]["amount"]));
+    assert_eq!(months[5].1, cents(&june["referral"]["amount"]) + cents(&june2["referral"]["amount"]));
+}
