@@ -6,7 +6,7 @@
 //! requests. Runs with CASHBACK_CRASH=1 (CI does), on SQLite, or on PostgreSQL when
 //! TEST_DATABASE_URL is set. CASHBACK_CRASH_ROUNDS sets the kill rounds (default 20).
 
-use crate::helpers::{fresh_database, skipped};
+use crate::helpers::{fresh_database, minor, skipped};
 use cashback::crypto::{mint_wallet_token, random_key_base64, sign, WalletClaims};
 use rand::Rng;
 use serde_json::{json, Value};
@@ -186,12 +186,6 @@ fn token(user: &str) -> String {
 
 fn money(minor: i64) -> String {
     format!("{}.{:02}", minor / 100, minor % 100)
-}
-
-fn minor(v: &Value) -> i64 {
-    let s = v.as_str().unwrap_or_else(|| panic!("money expected, got {v}"));
-    let (i, f) = s.split_once('.').unwrap();
-    i.parse::<i64>().unwrap() * 100 + f.parse::<i64>().unwrap()
 }
 
 /// An acknowledged order: user, amount, cashback, and its refunds (id, amount) acknowledged.

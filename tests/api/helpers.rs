@@ -293,3 +293,9 @@ impl TestApp {
         self.hold_with(&body, Some(&self.wallet_token(user))).await
     }
 }
+
+/// A two-decimal amount on the wire ("-12.30") in minor units.
+pub fn minor(v: &Value) -> i64 {
+    let s = v.as_str().unwrap_or_else(|| panic!("money expected, got {v}"));
+    s.replace('.', "").parse().unwrap_or_else(|_| panic!("money expected, got {v}"))
+}

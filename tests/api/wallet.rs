@@ -221,11 +221,6 @@ async fn a_token_opens_only_its_own_wallet() {
 /// 2026-06-15 12:00 in Asia/Shanghai (UTC+8).
 const JUNE_15: i64 = 1_781_496_000;
 
-/// A CNY amount on the wire ("-12.30") in minor units.
-fn cents(v: &Value) -> i64 {
-    v.as_str().expect("an amount").replace('.', "").parse().expect("an amount")
-}
-
 /// lifetime_earned and next_release_at are summed in the database over the orders a user
 /// bought and the ones they referred; checked against the user's own balances (no withdrawal
 /// or hold here, so what was earned is what is available or pending) and the orders' answers.
@@ -252,8 +247,8 @@ async fn lifetime_and_next_release_cover_bought_and_referred_orders() {
 
     for user in ["u-42", "u-7"] {
         let b = app.cny(user).await;
-        assert!(cents(&b["lifetime_earned"]) > 0, "{user}: {b}");
-        assert_eq!(cents(&b["lifetime_earned"]), cents(&b["available"]) + cents(&b["pending"]), "{user}: {b}");
+        assert!(minor(&b["lifetime_earned"]) > 0, "{user}: {b}");
+        assert_eq!(minor(&b["lifetime_earned"]), minor(&b["available"]) + minor(&b["pending"]), "{user}: {b}");
     }
     assert_eq!(app.cny("u-42").await["next_release_at"], big["release_at"]);
     assert_eq!(app.cny("u-7").await["next_release_at"], zero["release_at"]);
@@ -298,11 +293,11 @@ async fn monthly_earnings_count_the_months_shown_and_nothing_before() {
     let months = app.state.read(move |c| monthly_earnings(c, &s1, "u-42", "CNY", now, 6)).await.unwrap();
     let labels: Vec<&str> = months.iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(labels, ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"]);
-    assert_eq!(months[0].1, cents(&first["cashback"]));
-    assert_eq!(months[5].1, cents(&june["cashback"]) + cents(&june2["cashback"]));
+    assert_eq!(months[0].1, minor(&first["cashback"]));
+    assert_eq!(months[5].1, minor(&june["cashback"]) + minor(&june2["cashback"]));
     assert!(months[1..5].iter().all(|(_, v)| *v == 0), "{months:?}");
     // u-7 earns the referral rewards of the same orders, in the same months.
     let months = app.state.read(move |c| monthly_earnings(c, &s2, "u-7", "CNY", now, 6)).await.unwrap();
-    assert_eq!(months[0].1, cents(&first["referral"]["amount"]));
-    assert_eq!(months[5].1, cents(&june["referral"]["amount"]) + cents(&june2["referral"]["amount"]));
+    assert_eq!(months[0].1, minor(&first["referral"]["amount"]));
+    assert_eq!(months[5].1, minor(&june["referral"]["amount"]) + minor(&june2["referral"]["amount"]));
 }
