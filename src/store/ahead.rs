@@ -137,13 +137,7 @@ fn read_sqlite(c: &mut diesel::SqliteConnection, ask: &Ask) -> QueryResult<Found
     let referrers = f.users.iter().filter_map(|u| u.referrer_id.as_deref());
     let people =
         dedup(wanted.iter().copied().chain(referrers).chain(f.orders.iter().filter_map(|o| o.referrer_id.as_deref())));
-    let due_orders: Vec<(String, Option<String>)> = orders::table
-        .filter(orders::released_at.is_null())
-        .filter(orders::status.eq("pending"))
-        .filter(orders::release_at.le(ask.horizon))
-        .filter(orders::user_id.eq_any(&people).or(orders::referrer_id.eq_any(&people)))
-        .select((orders::user_id, orders::referrer_id))
-        .load(c)?;
+    let due_orders: Vec<(String, Option<String>)> = due_orders_sqlite(&people, ask.horizon).load(c)?;
     let due_holds: Vec<String> = redemptions::table
         .filter(redemptions::status.eq("held"))
         .filter(redemptions::expires_at.le(ask.horizon))
@@ -170,6 +164,24 @@ fn read_sqlite(c: &mut diesel::SqliteConnection, ask: &Ask) -> QueryResult<Found
     }
     f.people = people.into_iter().map(str::to_string).collect();
     Ok(f)
+}
+
+type DueRow = (diesel::sql_types::Text, diesel::sql_types::Nullable<diesel::sql_types::Text>);
+
+/// The buyers and referrers among `people` of the pending orders releasing by `horizon`.
+/// `released_at IS NULL` is spelled out so that SQLite may read the partial indexes
+/// `orders_pending_by_user` and `orders_pending_by_referrer` (the schema test checks it).
+pub(super) fn due_orders_sqlite<'a>(
+    people: &'a [&'a str],
+    horizon: i64,
+) -> orders::BoxedQuery<'a, diesel::sqlite::Sqlite, DueRow> {
+    orders::table
+        .filter(orders::released_at.is_null())
+        .filter(orders::status.eq("pending"))
+        .filter(orders::release_at.le(horizon))
+        .filter(orders::user_id.eq_any(people).or(orders::referrer_id.eq_any(people)))
+        .select((orders::user_id, orders::referrer_id))
+        .into_boxed()
 }
 
 pub(super) fn dedup<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {

@@ -490,23 +490,58 @@ pub fn due_holds_of(conn: &mut DbConn, a: &str, b: &str, now: i64) -> Q<Vec<Rede
 /// Whether anything is due for two users (see `due_orders_of` and `due_holds_of`), in one
 /// statement: almost always nothing is, and this runs before every order.
 pub fn anything_due_of(conn: &mut DbConn, a: &str, b: &str, now: i64) -> Q<(bool, bool)> {
-    use diesel::dsl::exists;
     if prefetch::nothing_due(a, b, now) {
         return Ok((false, false));
     }
     see_orders(conn)?;
-    let who =
-        orders::user_id.eq(a).or(orders::referrer_id.eq(a)).or(orders::user_id.eq(b)).or(orders::referrer_id.eq(b));
-    let due_orders = orders::table
-        .filter(orders::released_at.is_null())
-        .filter(orders::status.eq("pending"))
-        .filter(orders::release_at.le(now))
-        .filter(who);
-    let due_holds = redemptions::table
-        .filter(redemptions::user_id.eq(a).or(redemptions::user_id.eq(b)))
-        .filter(redemptions::status.eq("held"))
-        .filter(redemptions::expires_at.le(now));
-    crate::on_backend!(conn, |c| diesel::select((exists(due_orders), exists(due_holds))).get_result(c))
+    crate::on_backend!(conn, |c| due_check!(a, b, now).get_result(c))
+}
+
+/// `anything_due_of`'s question: (an order of `a` or `b` releasing by `now`, a hold of theirs
+/// expiring by `now`). A macro because the query's type is the same on both backends only
+/// until it runs; `due_questions` renders it for the schema test.
+macro_rules! due_check {
+    ($a:expr, $b:expr, $now:expr) => {{
+        use diesel::dsl::exists;
+        let (a, b, now): (&str, &str, i64) = ($a, $b, $now);
+        let who =
+            orders::user_id.eq(a).or(orders::referrer_id.eq(a)).or(orders::user_id.eq(b)).or(orders::referrer_id.eq(b));
+        let due_orders = orders::table
+            .filter(orders::released_at.is_null())
+            .filter(orders::status.eq("pending"))
+            .filter(orders::release_at.le(now))
+            .filter(who);
+        let due_holds = redemptions::table
+            .filter(redemptions::user_id.eq(a).or(redemptions::user_id.eq(b)))
+            .filter(redemptions::status.eq("held"))
+            .filter(redemptions::expires_at.le(now));
+        diesel::select((exists(due_orders), exists(due_holds)))
+    }};
+}
+use due_check;
+
+/// The SQL of the questions "has anything come due for these people?" on `conn`'s backend,
+/// named, with their parameters unbound (`?` on SQLite, `$n` on PostgreSQL). For the schema
+/// test that checks they read the pending orders' partial indexes rather than every order a
+/// person ever had. PostgreSQL's read-ahead asks it inside `WRITER_STATEMENTS`.
+pub fn due_questions(conn: &DbConn) -> Vec<(&'static str, String)> {
+    fn sql(debug: String) -> String {
+        debug.split(" -- binds:").next().unwrap_or_default().to_string()
+    }
+    let check = due_check!("a", "b", 0_i64);
+    match conn {
+        DbConn::Sqlite(_) => vec![
+            (
+                "read-ahead",
+                sql(diesel::debug_query::<diesel::sqlite::Sqlite, _>(&super::ahead::due_orders_sqlite(&["a", "b"], 0))
+                    .to_string()),
+            ),
+            ("anything_due_of", sql(diesel::debug_query::<diesel::sqlite::Sqlite, _>(&check).to_string())),
+        ],
+        DbConn::Postgresql(_) => {
+            vec![("anything_due_of", sql(diesel::debug_query::<diesel::pg::Pg, _>(&check).to_string()))]
+        }
+    }
 }
 
 // ---- idempotency and audit -------------------------------------------------------------

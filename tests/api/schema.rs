@@ -274,3 +274,94 @@ async fn the_writers_statements_plan_index_lookups_on_an_empty_database() {
     .await
     .unwrap();
 }
+
+/// "Has anything come due for these people?" is asked for every buyer and referrer of every
+/// batch. Through `orders_by_user` or `orders_by_referrer` it reads every order the person ever
+/// had (`bench seed` at 1,500 orders a user: 416 orders/s instead of 7,267); through the partial
+/// indexes of pending orders it reads only their unreleased ones.
+#[tokio::test]
+async fn the_due_questions_read_the_pending_orders_indexes() {
+    let (url, _dir) = fresh_database();
+    let url = DbUrl::parse(&url).unwrap();
+    tokio::task::spawn_blocking(move || {
+        #[derive(diesel::QueryableByName)]
+        struct Detail {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Line {
+            #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+            line: String,
+        }
+        let mut c = url.connect().unwrap();
+        migrate(&mut c).unwrap();
+        cashback::store::conn::setup_writer(&mut c).unwrap();
+        let mut questions = cashback::store::repo::due_questions(&c);
+        if let DbConn::Postgresql(pg) = &mut c {
+            let (name, sql) = cashback::store::WRITER_STATEMENTS[0];
+            assert_eq!(name, "read-ahead");
+            questions.push((name, sql.to_string()));
+            // On an empty or small table PostgreSQL rightly finds walking everyone's due orders
+            // (`orders_due`) cheapest. The plan that matters is the one made for a real table
+            // after autovacuum's ANALYZE, which replaces the writer's cached plans: 60,000 orders
+            // of 6,000 buyers and 600 referrers, a sixth of them released (most orders wait out
+            // their return window). A generic plan takes `release_at <= $n` for a third of the
+            // pending orders, so a growing backlog of due orders makes it prefer the person's.
+            pg.batch_execute(
+                "INSERT INTO merchants (merchant_id, name, created_at, updated_at) VALUES ('m', 'm', 0, 0); \
+                 INSERT INTO users (user_id, payout_destinations, created_seq, created_at, updated_at) \
+                 SELECT p || g, '[]', row_number() OVER (), 0, 0 FROM generate_series(0, 5999) g, (VALUES ('u'), ('r')) v(p); \
+                 INSERT INTO orders (merchant_id, order_id, user_id, referrer_id, currency, amount_minor, paid_at, \
+                 release_at, released_at, status, commission_minor, cashback_minor, referral_minor, platform_minor, \
+                 rev_cashback_minor, rev_referral_minor, rev_platform_minor, refunded_minor, capped, program_version, \
+                 lines, created_at) \
+                 SELECT 'm', 'o' || g, 'u' || g % 6000, 'r' || g % 600, 'CNY', 10000, g, g + 100, \
+                 CASE WHEN g % 6 = 0 THEN g + 100 END, CASE WHEN g % 6 = 0 THEN 'released' ELSE 'pending' END, \
+                 1000, 500, 100, 400, 0, 0, 0, 0, false, 1, '[]', g FROM generate_series(1, 60000) g; \
+                 ANALYZE orders",
+            )
+            .unwrap();
+        }
+        let placeholder = regex::Regex::new(r"\$(\d+)").unwrap();
+        let mut wrong = Vec::new();
+        for (i, (name, sql)) in questions.iter().enumerate() {
+            let plan: Vec<String> = match &mut c {
+                // Unbound parameters are NULL; SQLite plans without looking at them.
+                DbConn::Sqlite(s) => diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                    .load::<Detail>(s)
+                    .unwrap()
+                    .into_iter()
+                    .map(|d| d.detail)
+                    .collect(),
+                // The writer's generic plan, as in the test above.
+                DbConn::Postgresql(pg) => {
+                    let params = placeholder.captures_iter(sql).map(|m| m[1].parse::<usize>().unwrap()).max().unwrap();
+                    pg.batch_execute(&format!("PREPARE due_{i} AS {sql}")).unwrap();
+                    let nulls = vec!["NULL"; params].join(", ");
+                    diesel::sql_query(format!("EXPLAIN EXECUTE due_{i}({nulls})"))
+                        .load::<Line>(pg)
+                        .unwrap()
+                        .into_iter()
+                        .map(|l| l.line)
+                        .collect()
+                }
+            };
+            let text = plan.join("\n");
+            for index in ["orders_pending_by_user", "orders_pending_by_referrer"] {
+                if !text.contains(index) {
+                    wrong.push(format!("{name} does not read {index}:\n{text}"));
+                }
+            }
+            // orders_by_*: every order the person ever had; orders_due: everyone's due orders.
+            for walk in ["orders_by_user", "orders_by_referrer", "orders_due ", "SCAN orders", "Seq Scan on orders"] {
+                if text.contains(walk) {
+                    wrong.push(format!("{name} walks {walk}:\n{text}"));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+    })
+    .await
+    .unwrap();
+}
