@@ -169,8 +169,9 @@ fn read_sqlite(c: &mut diesel::SqliteConnection, ask: &Ask) -> QueryResult<Found
 type DueRow = (diesel::sql_types::Text, diesel::sql_types::Nullable<diesel::sql_types::Text>);
 
 /// The buyers and referrers among `people` of the pending orders releasing by `horizon`.
-/// `released_at IS NULL` is spelled out so that SQLite may read the partial indexes
-/// `orders_pending_by_user` and `orders_pending_by_referrer` (the schema test checks it).
+/// `released_at IS NULL` is spelled out so that SQLite may read the partial index
+/// `orders_pending_by_user` and the pending range of `orders_by_referrer` (the schema test
+/// checks it).
 /// Boxing costs no prepared statement: diesel never caches SQLite's `IN (…)` of a runtime list.
 pub(super) fn due_orders_sqlite<'a>(
     people: &'a [&'a str],

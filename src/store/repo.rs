@@ -522,8 +522,8 @@ use due_check;
 
 /// The SQL of the questions "has anything come due for these people?" on `conn`'s backend,
 /// named, with their parameters unbound (`?` on SQLite, `$n` on PostgreSQL). For the schema
-/// test that checks they read the pending orders' partial indexes rather than every order a
-/// person ever had. PostgreSQL's read-ahead asks it inside `WRITER_STATEMENTS`.
+/// test that checks they read only pending orders (`orders_pending_by_user`, the pending range
+/// of `orders_by_referrer`), not every order a person ever had. PostgreSQL's read-ahead asks it inside `WRITER_STATEMENTS`.
 pub fn due_questions(conn: &DbConn) -> Vec<(&'static str, String)> {
     fn sql(debug: String) -> String {
         debug.split(" -- binds:").next().unwrap_or_default().to_string()
