@@ -340,17 +340,30 @@ pub fn due_orders(conn: &mut DbConn, now: i64, limit: i64) -> Q<Vec<OrderRow>> {
 /// the statement is prepared once per connection and runs once before every order.
 pub fn due_orders_of(conn: &mut DbConn, a: &str, b: &str, now: i64) -> Q<Vec<OrderRow>> {
     see_orders(conn)?;
-    let who =
-        orders::user_id.eq(a).or(orders::referrer_id.eq(a)).or(orders::user_id.eq(b)).or(orders::referrer_id.eq(b));
-    crate::on_backend!(conn, |c| orders::table
-        .filter(orders::released_at.is_null())
-        .filter(orders::status.eq("pending"))
-        .filter(orders::release_at.le(now))
-        .filter(who)
+    crate::on_backend!(conn, |c| pending_due_of!(a, b, now)
         .order((orders::release_at, orders::merchant_id, orders::order_id))
         .select(OrderRow::as_select())
         .load(c))
 }
+
+/// The pending orders that `a` or `b` bought or referred, releasing by `now`: what
+/// `due_orders_of` loads and `anything_due_of` asks about. `released_at IS NULL` is spelled out
+/// so that both backends read `orders_pending_by_user` and the pending range of
+/// `orders_by_referrer`. A macro because the query's type is the same on both backends only
+/// until it runs.
+macro_rules! pending_due_of {
+    ($a:expr, $b:expr, $now:expr) => {{
+        let (a, b, now): (&str, &str, i64) = ($a, $b, $now);
+        let who =
+            orders::user_id.eq(a).or(orders::referrer_id.eq(a)).or(orders::user_id.eq(b)).or(orders::referrer_id.eq(b));
+        orders::table
+            .filter(orders::released_at.is_null())
+            .filter(orders::status.eq("pending"))
+            .filter(orders::release_at.le(now))
+            .filter(who)
+    }};
+}
+use pending_due_of;
 
 /// The buyer's gross cashback at this merchant in this currency with `paid_at` in [from, to).
 pub fn cashback_in_period(conn: &mut DbConn, user: &str, merchant: &str, currency: &str, from: i64, to: i64) -> Q<i64> {
@@ -498,19 +511,13 @@ pub fn anything_due_of(conn: &mut DbConn, a: &str, b: &str, now: i64) -> Q<(bool
 }
 
 /// `anything_due_of`'s question: (an order of `a` or `b` releasing by `now`, a hold of theirs
-/// expiring by `now`). A macro because the query's type is the same on both backends only
-/// until it runs; `due_questions` renders it for the schema test.
+/// expiring by `now`). A macro like `pending_due_of!`; `due_questions` renders it for the
+/// schema test.
 macro_rules! due_check {
     ($a:expr, $b:expr, $now:expr) => {{
         use diesel::dsl::exists;
         let (a, b, now): (&str, &str, i64) = ($a, $b, $now);
-        let who =
-            orders::user_id.eq(a).or(orders::referrer_id.eq(a)).or(orders::user_id.eq(b)).or(orders::referrer_id.eq(b));
-        let due_orders = orders::table
-            .filter(orders::released_at.is_null())
-            .filter(orders::status.eq("pending"))
-            .filter(orders::release_at.le(now))
-            .filter(who);
+        let due_orders = pending_due_of!(a, b, now);
         let due_holds = redemptions::table
             .filter(redemptions::user_id.eq(a).or(redemptions::user_id.eq(b)))
             .filter(redemptions::status.eq("held"))
@@ -523,7 +530,8 @@ use due_check;
 /// The SQL of the questions "has anything come due for these people?" on `conn`'s backend,
 /// named, with their parameters unbound (`?` on SQLite, `$n` on PostgreSQL). For the schema
 /// test that checks they read only pending orders (`orders_pending_by_user`, the pending range
-/// of `orders_by_referrer`), not every order a person ever had. PostgreSQL's read-ahead asks it inside `WRITER_STATEMENTS`.
+/// of `orders_by_referrer`), not every order a person ever had. PostgreSQL's read-ahead asks it
+/// inside `WRITER_STATEMENTS`.
 pub fn due_questions(conn: &DbConn) -> Vec<(&'static str, String)> {
     fn sql(debug: String) -> String {
         debug.split(" -- binds:").next().unwrap_or_default().to_string()

@@ -223,6 +223,26 @@ async fn a_second_writer_on_the_same_postgresql_database_is_refused() {
     .unwrap();
 }
 
+/// The plan PostgreSQL runs for `sql` on this connection: prepared as `name` and executed with
+/// NULL for every parameter, so under `force_generic_plan` it is the plan every batch runs.
+fn pg_plan(pg: &mut diesel::PgConnection, name: &str, sql: &str) -> Vec<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    let placeholder = regex::Regex::new(r"\$(\d+)").unwrap();
+    let params = placeholder
+        .captures_iter(sql)
+        .map(|m| m[1].parse::<usize>().unwrap())
+        .max()
+        .expect("a statement with parameters");
+    pg.batch_execute(&format!("PREPARE {name} AS {sql}")).unwrap();
+    let nulls = vec!["NULL"; params].join(", ");
+    let plan: Vec<Line> = diesel::sql_query(format!("EXPLAIN EXECUTE {name}({nulls})")).load(pg).unwrap();
+    plan.into_iter().map(|l| l.line).collect()
+}
+
 /// The writer plans its batch statements once (generic plans). On a fresh database such a plan
 /// sees empty tables; without sequential scans priced out it would scan whole tables for every
 /// batch until the next ANALYZE (`store::conn::WRITER_PG_SETTINGS`).
@@ -234,11 +254,6 @@ async fn the_writers_statements_plan_index_lookups_on_an_empty_database() {
         return skipped("the_writers_statements_plan_index_lookups_on_an_empty_database needs TEST_DATABASE_URL");
     }
     tokio::task::spawn_blocking(move || {
-        #[derive(diesel::QueryableByName)]
-        struct Line {
-            #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
-            line: String,
-        }
         #[derive(diesel::QueryableByName)]
         struct Settings {
             #[diesel(sql_type = diesel::sql_types::Text)]
@@ -255,13 +270,8 @@ async fn the_writers_statements_plan_index_lookups_on_an_empty_database() {
         .get_result(pg)
         .unwrap();
         assert_eq!(s.settings, "force_generic_plan off off");
-        let placeholder = regex::Regex::new(r"\$(\d+)").unwrap();
         for (i, (name, sql)) in cashback::store::WRITER_STATEMENTS.iter().enumerate() {
-            let params = placeholder.captures_iter(sql).map(|m| m[1].parse::<usize>().unwrap()).max().unwrap();
-            pg.batch_execute(&format!("PREPARE writer_{i} AS {sql}")).unwrap();
-            let nulls = vec!["NULL"; params].join(", ");
-            let plan: Vec<Line> = diesel::sql_query(format!("EXPLAIN EXECUTE writer_{i}({nulls})")).load(pg).unwrap();
-            let plan: Vec<String> = plan.into_iter().map(|l| l.line).collect();
+            let plan = pg_plan(pg, &format!("writer_{i}"), sql);
             let text = plan.join("\n");
             // Under force_generic_plan (asserted above) this is the plan every batch runs.
             for table in ["orders", "users", "balances", "idempotency"] {
@@ -288,11 +298,6 @@ async fn the_due_questions_read_only_pending_orders() {
         struct Detail {
             #[diesel(sql_type = diesel::sql_types::Text)]
             detail: String,
-        }
-        #[derive(diesel::QueryableByName)]
-        struct Line {
-            #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
-            line: String,
         }
         let mut c = url.connect().unwrap();
         migrate(&mut c).unwrap();
@@ -323,7 +328,6 @@ async fn the_due_questions_read_only_pending_orders() {
             )
             .unwrap();
         }
-        let placeholder = regex::Regex::new(r"\$(\d+)").unwrap();
         let mut wrong = Vec::new();
         for (i, (name, sql)) in questions.iter().enumerate() {
             let plan: Vec<String> = match &mut c {
@@ -335,17 +339,7 @@ async fn the_due_questions_read_only_pending_orders() {
                     .map(|d| d.detail)
                     .collect(),
                 // The writer's generic plan, as in the test above.
-                DbConn::Postgresql(pg) => {
-                    let params = placeholder.captures_iter(sql).map(|m| m[1].parse::<usize>().unwrap()).max().unwrap();
-                    pg.batch_execute(&format!("PREPARE due_{i} AS {sql}")).unwrap();
-                    let nulls = vec!["NULL"; params].join(", ");
-                    diesel::sql_query(format!("EXPLAIN EXECUTE due_{i}({nulls})"))
-                        .load::<Line>(pg)
-                        .unwrap()
-                        .into_iter()
-                        .map(|l| l.line)
-                        .collect()
-                }
+                DbConn::Postgresql(pg) => pg_plan(pg, &format!("due_{i}"), sql),
             };
             let text = plan.join("\n");
             // The buyer's pending orders have their own index; the referrer's are the range
