@@ -16,6 +16,7 @@
 use super::bulk;
 use super::conn::DbConn;
 use super::prefetch;
+use super::prepared::Fixed;
 use super::repo::{OrderRow, ProgramRow, RefundRow};
 use super::savepoint;
 use super::schema::{balances, entries, idempotency, orders, postings, refunds};
@@ -23,6 +24,7 @@ use crate::domain::engine::LedgerError;
 use crate::domain::ledger::{Account, Books, NewEntry};
 use crate::domain::money::Currency;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
@@ -372,15 +374,15 @@ pub(super) fn write_states(conn: &mut DbConn, states: Vec<OrderState>) -> QueryR
         DbConn::Postgresql(pg) => bulk::write(pg, bulk::Rows { states, ..Default::default() })?,
         DbConn::Sqlite(c) => {
             for s in &bulk::fold_states(&mut [], states) {
-                diesel::update(orders::table.find((&s.merchant_id, &s.order_id)))
-                    .set((
-                        orders::rev_cashback_minor.eq(s.rev_cashback_minor),
-                        orders::rev_referral_minor.eq(s.rev_referral_minor),
-                        orders::rev_platform_minor.eq(s.rev_platform_minor),
-                        orders::refunded_minor.eq(s.refunded_minor),
-                        orders::status.eq(&s.status),
-                        orders::released_at.eq(s.released_at),
-                    ))
+                Fixed::new(SQLITE_SAVE_STATE)
+                    .bind::<BigInt, _>(s.rev_cashback_minor)
+                    .bind::<BigInt, _>(s.rev_referral_minor)
+                    .bind::<BigInt, _>(s.rev_platform_minor)
+                    .bind::<BigInt, _>(s.refunded_minor)
+                    .bind::<Text, _>(&s.status)
+                    .bind::<Nullable<BigInt>, _>(s.released_at)
+                    .bind::<Text, _>(&s.merchant_id)
+                    .bind::<Text, _>(&s.order_id)
                     .execute(c)?;
             }
         }
@@ -431,6 +433,14 @@ pub fn flush_journal(conn: &mut DbConn) -> QueryResult<()> {
 
 /// Writes everything the batch holds (new rows, then every balance it moved), inside its
 /// transaction, and closes the cache: on PostgreSQL in one statement ([`bulk`]).
+/// SQLite's updates, as texts its connection keeps prepared (`store::prepared`: diesel's
+/// `update` is parsed again at every call).
+const SQLITE_SAVE_BALANCE: &str =
+    "UPDATE balances SET balance_minor = $1 WHERE currency = $2 AND account = $3 AND owner = $4";
+const SQLITE_SAVE_STATE: &str = "UPDATE orders SET rev_cashback_minor = $1, rev_referral_minor = $2, \
+     rev_platform_minor = $3, refunded_minor = $4, status = $5, released_at = $6 \
+     WHERE merchant_id = $7 AND order_id = $8";
+
 pub fn flush_batch(conn: &mut DbConn) -> QueryResult<usize> {
     if let DbConn::Postgresql(pg) = conn {
         let Some(batch) = BATCH.with(|b| b.borrow_mut().take()) else { return Ok(0) };
@@ -442,8 +452,13 @@ pub fn flush_batch(conn: &mut DbConn) -> QueryResult<usize> {
     for ((currency, account, owner), c) in batch.balances.iter().filter(|(_, c)| c.dirty) {
         let key = (*currency, *account, owner.as_str());
         if c.stored {
-            let q = diesel::update(balances::table.find(key)).set(balances::balance_minor.eq(c.balance));
-            crate::on_backend!(conn, |db| q.execute(db))?;
+            let DbConn::Sqlite(db) = &mut *conn else { unreachable!("PostgreSQL flushed above") };
+            Fixed::new(SQLITE_SAVE_BALANCE)
+                .bind::<BigInt, _>(c.balance)
+                .bind::<Text, _>(key.0)
+                .bind::<Text, _>(key.1)
+                .bind::<Text, _>(key.2)
+                .execute(db)?;
         } else {
             let q = diesel::insert_into(balances::table).values((
                 balances::currency.eq(currency),
