@@ -431,16 +431,25 @@ pub fn flush_journal(conn: &mut DbConn) -> QueryResult<()> {
     Ok(())
 }
 
-/// Writes everything the batch holds (new rows, then every balance it moved), inside its
-/// transaction, and closes the cache: on PostgreSQL in one statement ([`bulk`]).
-/// SQLite's updates, as texts its connection keeps prepared (`store::prepared`: diesel's
-/// `update` is parsed again at every call).
-const SQLITE_SAVE_BALANCE: &str =
-    "UPDATE balances SET balance_minor = $1 WHERE currency = $2 AND account = $3 AND owner = $4";
+// Updates as texts the connection keeps prepared (`store::prepared`: diesel parses its
+// `update` again at every call).
+const SAVE_BALANCE: &str = "UPDATE balances SET balance_minor = $1 WHERE currency = $2 AND account = $3 AND owner = $4";
 const SQLITE_SAVE_STATE: &str = "UPDATE orders SET rev_cashback_minor = $1, rev_referral_minor = $2, \
      rev_platform_minor = $3, refunded_minor = $4, status = $5, released_at = $6 \
      WHERE merchant_id = $7 AND order_id = $8";
 
+/// Stores a balance row that exists already.
+fn save_balance(conn: &mut DbConn, key: (&str, &str, &str), balance: i64) -> QueryResult<usize> {
+    crate::on_backend!(conn, |c| Fixed::new(SAVE_BALANCE)
+        .bind::<BigInt, _>(balance)
+        .bind::<Text, _>(key.0)
+        .bind::<Text, _>(key.1)
+        .bind::<Text, _>(key.2)
+        .execute(c))
+}
+
+/// Writes everything the batch holds (new rows, then every balance it moved), inside its
+/// transaction, and closes the cache: on PostgreSQL in one statement ([`bulk`]).
 pub fn flush_batch(conn: &mut DbConn) -> QueryResult<usize> {
     if let DbConn::Postgresql(pg) = conn {
         let Some(batch) = BATCH.with(|b| b.borrow_mut().take()) else { return Ok(0) };
@@ -452,13 +461,7 @@ pub fn flush_batch(conn: &mut DbConn) -> QueryResult<usize> {
     for ((currency, account, owner), c) in batch.balances.iter().filter(|(_, c)| c.dirty) {
         let key = (*currency, *account, owner.as_str());
         if c.stored {
-            let DbConn::Sqlite(db) = &mut *conn else { unreachable!("PostgreSQL flushed above") };
-            Fixed::new(SQLITE_SAVE_BALANCE)
-                .bind::<BigInt, _>(c.balance)
-                .bind::<Text, _>(key.0)
-                .bind::<Text, _>(key.1)
-                .bind::<Text, _>(key.2)
-                .execute(db)?;
+            save_balance(conn, key, c.balance)?;
         } else {
             let q = diesel::insert_into(balances::table).values((
                 balances::currency.eq(currency),
@@ -735,7 +738,7 @@ fn write_through(conn: &mut DbConn, key: (&str, &str, &str), amount: i64) -> Que
     let old = stored_balance(conn, key)?;
     let new = old.unwrap_or(0) + amount;
     match old {
-        Some(_) => diesel::update(balances::table.find(key)).set(balances::balance_minor.eq(new)).execute(conn)?,
+        Some(_) => save_balance(conn, key, new)?,
         None => diesel::insert_into(balances::table)
             .values((
                 balances::currency.eq(key.0),
