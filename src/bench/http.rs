@@ -84,6 +84,7 @@ pub fn run(a: HttpArgs) -> anyhow::Result<i32> {
 struct Server {
     child: Child,
     addr: SocketAddr,
+    log_path: std::path::PathBuf,
 }
 
 impl Server {
@@ -106,7 +107,7 @@ impl Server {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
-        let mut s = Server { child, addr };
+        let mut s = Server { child, addr, log_path: log_path.clone() };
         let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(addr).is_err() {
             if Instant::now() > deadline || s.child.try_wait()?.is_some() {
@@ -127,9 +128,13 @@ impl Server {
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
+    /// Stops the server and removes its log if it stayed empty (a log with warnings is kept).
     fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::fs::metadata(&self.log_path).is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(&self.log_path);
+        }
     }
 }
 
