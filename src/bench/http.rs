@@ -107,17 +107,18 @@ impl Server {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
-        let mut s = Server { child, addr, log_path: log_path.clone() };
+        let mut s = Server { child, addr, log_path };
         let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(addr).is_err() {
             if Instant::now() > deadline || s.child.try_wait()?.is_some() {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let (log, shown) =
+                    (std::fs::read_to_string(&s.log_path).unwrap_or_default(), s.log_path.display().to_string());
                 s.stop();
-                anyhow::bail!("the server did not start; its log ({}):\n{log}", log_path.display());
+                anyhow::bail!("the server did not start; its log ({shown}):\n{log}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        println!("server: pid {} on {addr}, log {}", s.child.id(), log_path.display());
+        println!("server: pid {} on {addr}, log {}", s.child.id(), s.log_path.display());
         Ok(s)
     }
 

@@ -438,14 +438,24 @@ const SQLITE_SAVE_STATE: &str = "UPDATE orders SET rev_cashback_minor = $1, rev_
      rev_platform_minor = $3, refunded_minor = $4, status = $5, released_at = $6 \
      WHERE merchant_id = $7 AND order_id = $8";
 
-/// Stores a balance row that exists already.
-fn save_balance(conn: &mut DbConn, key: (&str, &str, &str), balance: i64) -> QueryResult<usize> {
-    crate::on_backend!(conn, |c| Fixed::new(SAVE_BALANCE)
-        .bind::<BigInt, _>(balance)
-        .bind::<Text, _>(key.0)
-        .bind::<Text, _>(key.1)
-        .bind::<Text, _>(key.2)
-        .execute(c))
+/// Stores a balance: updates its row if `stored` (it exists already), inserts it otherwise.
+fn save_balance(conn: &mut DbConn, key: (&str, &str, &str), balance: i64, stored: bool) -> QueryResult<usize> {
+    if stored {
+        return crate::on_backend!(conn, |c| Fixed::new(SAVE_BALANCE)
+            .bind::<BigInt, _>(balance)
+            .bind::<Text, _>(key.0)
+            .bind::<Text, _>(key.1)
+            .bind::<Text, _>(key.2)
+            .execute(c));
+    }
+    diesel::insert_into(balances::table)
+        .values((
+            balances::currency.eq(key.0),
+            balances::account.eq(key.1),
+            balances::owner.eq(key.2),
+            balances::balance_minor.eq(balance),
+        ))
+        .execute(conn)
 }
 
 /// Writes everything the batch holds (new rows, then every balance it moved), inside its
@@ -460,17 +470,7 @@ pub fn flush_batch(conn: &mut DbConn) -> QueryResult<usize> {
     let mut written = 0;
     for ((currency, account, owner), c) in batch.balances.iter().filter(|(_, c)| c.dirty) {
         let key = (*currency, *account, owner.as_str());
-        if c.stored {
-            save_balance(conn, key, c.balance)?;
-        } else {
-            let q = diesel::insert_into(balances::table).values((
-                balances::currency.eq(currency),
-                balances::account.eq(account),
-                balances::owner.eq(owner),
-                balances::balance_minor.eq(c.balance),
-            ));
-            crate::on_backend!(conn, |db| q.execute(db))?;
-        }
+        save_balance(conn, key, c.balance, c.stored)?;
         written += 1;
     }
     Ok(written)
@@ -737,16 +737,6 @@ impl Books for DbBooks<'_> {
 fn write_through(conn: &mut DbConn, key: (&str, &str, &str), amount: i64) -> QueryResult<i64> {
     let old = stored_balance(conn, key)?;
     let new = old.unwrap_or(0) + amount;
-    match old {
-        Some(_) => save_balance(conn, key, new)?,
-        None => diesel::insert_into(balances::table)
-            .values((
-                balances::currency.eq(key.0),
-                balances::account.eq(key.1),
-                balances::owner.eq(key.2),
-                balances::balance_minor.eq(new),
-            ))
-            .execute(conn)?,
-    };
+    save_balance(conn, key, new, old.is_some())?;
     Ok(new)
 }

@@ -243,9 +243,9 @@ pub const WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// Checkpoints the WAL of a SQLite database on a connection of its own, every 200 ms, until
 /// `alive` is gone (the writer stopped). Otherwise the commit that fills the WAL to
-/// [`WRITER_AUTOCHECKPOINT_PAGES`] checkpoints it inside the writer (copying pages and syncing the database file), a stall of
-/// tens of milliseconds for every request in that batch: the p99 at 1,000 orders/s went from
-/// 45 ms to 4 ms. The writer keeps SQLite's own checkpoint as a fallback: with it off, the
+/// [`WRITER_AUTOCHECKPOINT_PAGES`] checkpoints it inside the writer (copying pages and
+/// syncing the database file), a stall of tens of milliseconds for every request in that
+/// batch: the p99 at 1,000 orders/s went from 45 ms to 4 ms. The writer keeps SQLite's own checkpoint as a fallback: with it off, the
 /// writer's transactions met "database is locked" while this thread checkpointed.
 /// PostgreSQL: nothing to do.
 pub fn spawn_checkpointer<T: Send + Sync + 'static>(url: &DbUrl, alive: std::sync::Weak<T>) {
