@@ -233,20 +233,24 @@ macro_rules! on_backend {
 /// WAL size past which the checkpointer also truncates the file (waiting for the writer).
 const WAL_TRUNCATE_BYTES: u64 = 256 << 20;
 
-/// The WAL's length (pages) at which the writer checkpoints it itself, after a commit: only a
-/// fallback for when the checkpointer thread falls behind. At SQLite's default (1,000 pages) it
-/// was the rule, not the fallback: over HTTP a commit writes about 170 pages, so the WAL
-/// passed 1,000 pages within the checkpointer's 200 ms and the writer spent a tenth of its
-/// time checkpointing, with every job of that batch waiting (perf, 2026-12-07). 10,000 pages
-/// is 40 MB of WAL at 4 KiB pages.
+/// The WAL's length (pages) at which the writer checkpoints it itself, after a commit. It is
+/// also what starts the WAL over under steady traffic: the checkpointer's passes copy every
+/// frame they see, but the writer adds frames during each pass, so SQLite never finds the WAL
+/// fully copied when a write transaction begins; the commit that reaches this length copies
+/// the frames since the last pass and syncs the database file (9-20 ms about every 0.6 s at
+/// 1,000 orders/s, docs/performance.md). At SQLite's default (1,000 pages) the writer spent a
+/// tenth of its time checkpointing: over HTTP a commit writes about 170 pages, so the WAL
+/// passed 1,000 pages within the checkpointer's 200 ms (perf, 2026-12-07). 10,000 pages is
+/// 40 MB of WAL at 4 KiB pages.
 pub const WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// Checkpoints the WAL of a SQLite database on a connection of its own, every 200 ms, until
 /// `alive` is gone (the writer stopped). Otherwise the commit that fills the WAL to
 /// [`WRITER_AUTOCHECKPOINT_PAGES`] checkpoints it inside the writer (copying pages and
 /// syncing the database file), a stall of tens of milliseconds for every request in that
-/// batch: the p99 at 1,000 orders/s went from 45 ms to 4 ms. The writer keeps SQLite's own checkpoint as a fallback: with it off, the
-/// writer's transactions met "database is locked" while this thread checkpointed.
+/// batch: the p99 at 1,000 orders/s went from 45 ms to 4 ms. The writer keeps SQLite's own
+/// checkpoint past that length: with it off, the writer's transactions met "database is
+/// locked" while this thread checkpointed.
 /// PostgreSQL: nothing to do.
 pub fn spawn_checkpointer<T: Send + Sync + 'static>(url: &DbUrl, alive: std::sync::Weak<T>) {
     let DbUrl::Sqlite(path) = url else { return };
